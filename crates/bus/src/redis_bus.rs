@@ -1,0 +1,756 @@
+//! The Redis Streams bus.
+//!
+//! Non-blocking commands share one multiplexed connection that reconnects with backoff.
+//! A blocking `XREADGROUP` holds its connection until data arrives, which would stall every
+//! command queued behind it, so blocking reads borrow dedicated connections from a small pool.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Value};
+
+use crate::{
+    dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, Message,
+    MessageId, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER,
+    DLQ_REASON_HEADER, HEADER_FIELD_PREFIX, PAYLOAD_FIELD,
+};
+
+/// Replies slower than this count as a dead server.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Extra time a blocking read may take beyond its `BLOCK` before we give up on it.
+const BLOCK_GRACE: Duration = Duration::from_secs(5);
+/// Idle blocking connections kept for reuse.
+const MAX_IDLE_BLOCKING: usize = 64;
+
+/// Claims pending entries idle long enough, dead-letters those delivered too often and
+/// returns the rest with their delivery counts, atomically. XAUTOCLAIM does not report
+/// delivery counts, hence the XPENDING per claimed entry.
+const RECLAIM_SCRIPT: &str = r#"
+local stream, dlq = KEYS[1], KEYS[2]
+local group, consumer = ARGV[1], ARGV[2]
+local min_idle, max = ARGV[3], tonumber(ARGV[4])
+local max_deliveries, maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
+local out, dead = {}, {}
+local cursor = '0-0'
+for _ = 1, 1000 do
+  local r = redis.pcall('XAUTOCLAIM', stream, group, consumer, min_idle, cursor, 'COUNT', max - #out)
+  if type(r) == 'table' and r.err then
+    if string.find(r.err, 'NOGROUP', 1, true) then return {out, dead} end
+    return r
+  end
+  cursor = r[1]
+  for _, e in ipairs(r[2]) do
+    local id, fields = e[1], e[2]
+    local p = redis.call('XPENDING', stream, group, id, id, 1)
+    local count = p[1][4]
+    if count > max_deliveries then
+      local args = {dlq}
+      if maxlen > 0 then
+        table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, ARGV[6])
+      end
+      table.insert(args, '*')
+      for _, f in ipairs(fields) do table.insert(args, f) end
+      local reason = string.format('delivered %d times, more than max_deliveries %d', count, max_deliveries)
+      for _, f in ipairs({ARGV[7], id, ARGV[8], reason, ARGV[9], group, ARGV[10], string.format('%d', count)}) do
+        table.insert(args, f)
+      end
+      redis.call('XADD', unpack(args))
+      redis.call('XACK', stream, group, id)
+      table.insert(dead, {id, count})
+    else
+      table.insert(out, {id, fields, count})
+    end
+  end
+  if cursor == '0-0' or #out >= max then break end
+end
+return {out, dead}
+"#;
+
+/// Claim: take a free key, or refresh our own claim.
+const CLAIM_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if cur then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
+const RENEW_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+const RELEASE_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+/// Entries after a group's last delivered id, when XINFO cannot tell the lag.
+const LAG_SCRIPT: &str = r#"
+return #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')
+"#;
+
+/// A [`JobBus`] on Redis Streams (Redis 7 or newer).
+pub struct RedisBus {
+    client: redis::Client,
+    conn: ConnectionManager,
+    blocking: Arc<Mutex<Vec<ConnectionManager>>>,
+    options: BusOptions,
+    display_url: String,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("url", &self.display_url)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
+    // Few, short retries: a call made while Redis is down fails within about a second with a
+    // retryable error instead of hanging; the next call starts a fresh round of attempts.
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(3)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(response_timeout)
+}
+
+/// `redis://user:secret@host` without the credentials, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RedisBus {
+    /// Connects to `url` (`redis://host:port[/db]`) and checks that the server answers.
+    pub async fn connect(url: &str, options: BusOptions) -> Result<Self, BusError> {
+        let client = redis::Client::open(url).map_err(|error| BusError::InvalidUrl {
+            url: redact(url),
+            reason: error.to_string(),
+        })?;
+        let conn = ConnectionManager::new_with_config(
+            client.clone(),
+            manager_config(Some(RESPONSE_TIMEOUT)),
+        )
+        .await?;
+        let bus = Self {
+            client,
+            conn,
+            blocking: Arc::default(),
+            options,
+            display_url: redact(url),
+        };
+        bus.ping().await?;
+        Ok(bus)
+    }
+
+    async fn query(&self, cmd: &Cmd) -> Result<Value, BusError> {
+        send_once_more_if_dropped(cmd, &mut self.conn.clone()).await
+    }
+
+    fn eval(script: &str, keys: &[&str]) -> Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(keys);
+        cmd
+    }
+
+    /// Runs a blocking command on a pooled connection of its own.
+    async fn query_blocking(&self, cmd: &Cmd, block: Duration) -> Result<Value, BusError> {
+        let pooled = self
+            .blocking
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), manager_config(None))?
+            }
+        };
+        let limit = block.saturating_add(BLOCK_GRACE);
+        let result = tokio::time::timeout(limit, send_once_more_if_dropped(cmd, &mut conn)).await;
+        match result {
+            Ok(reply) => {
+                let mut pool = self
+                    .blocking
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if pool.len() < MAX_IDLE_BLOCKING {
+                    pool.push(conn);
+                }
+                reply
+            }
+            // The server may still hold the read, so this connection is not reused.
+            Err(_) => Err(BusError::Timeout(limit)),
+        }
+    }
+
+    fn xreadgroup(stream: &str, group: &str, consumer: &str, max: usize, block: Duration) -> Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max.max(1));
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(millis(block).max(1));
+        }
+        cmd.arg("STREAMS").arg(stream).arg(">");
+        cmd
+    }
+
+    async fn consume_inner(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let cmd = Self::xreadgroup(stream, group, consumer, max, block);
+        let mut created = false;
+        loop {
+            let reply = if block.is_zero() {
+                self.query(&cmd).await
+            } else {
+                self.query_blocking(&cmd, block).await
+            };
+            match reply {
+                Ok(reply) => return parse_read_reply(reply),
+                // The group (or the whole stream, after a restart without persistence) is
+                // missing: create it once and read again.
+                Err(BusError::Backend(message)) if message.contains("NOGROUP") && !created => {
+                    self.ensure_group_inner(stream, group).await?;
+                    created = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn ensure_group_inner(&self, stream: &str, group: &str) -> Result<(), BusError> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM");
+        match self.query(&cmd).await {
+            Ok(_) => Ok(()),
+            Err(BusError::Backend(message)) if message.contains("BUSYGROUP") => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn reclaim_inner(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let dlq = dlq_stream(stream);
+        let mut cmd = Self::eval(RECLAIM_SCRIPT, &[stream, &dlq]);
+        cmd.arg(group)
+            .arg(consumer)
+            .arg(millis(min_idle))
+            .arg(max.max(1))
+            .arg(self.options.max_deliveries)
+            .arg(self.options.maxlen.unwrap_or(0))
+            .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_ORIGINAL_ID_HEADER}"))
+            .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_REASON_HEADER}"))
+            .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_GROUP_HEADER}"))
+            .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_DELIVERY_COUNT_HEADER}"));
+        let reply = self.query(&cmd).await?;
+        let [claimed, dead] = <[Value; 2]>::try_from(into_array(reply)?)
+            .map_err(|_| BusError::Protocol("reclaim reply is not a pair".to_owned()))?;
+        for item in into_array(dead)? {
+            let mut parts = into_array(item)?.into_iter();
+            let id = parts.next().map(|v| parse_id(&v)).transpose()?;
+            let count = parts.next().map(|v| as_u64(&v)).transpose()?;
+            if let (Some(id), Some(count)) = (id, count) {
+                tracing::warn!(stream, group, %id, count, "job moved to dead-letter stream");
+            }
+        }
+        into_array(claimed)?
+            .into_iter()
+            .map(|item| {
+                let [id, fields, count] =
+                    <[Value; 3]>::try_from(into_array(item)?).map_err(|_| {
+                        BusError::Protocol("reclaimed entry is not a triple".to_owned())
+                    })?;
+                let (payload, headers) = parse_fields(fields)?;
+                Ok(Delivery {
+                    id: parse_id(&id)?,
+                    payload,
+                    headers,
+                    delivery_count: as_u64(&count)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn group_stats_inner(&self, stream: &str, group: &str) -> Result<GroupStats, BusError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(stream);
+        let groups = match self.query(&cmd).await {
+            Ok(reply) => into_array(reply)?,
+            Err(BusError::Backend(message)) if message.contains("no such key") => {
+                return Ok(GroupStats::default())
+            }
+            Err(error) => return Err(error),
+        };
+        for info in groups {
+            let info = into_pairs(info)?;
+            let field = |name: &str| {
+                info.iter()
+                    .find(|(k, _)| as_bytes(k) == Some(name.as_bytes()))
+                    .map(|(_, v)| v)
+            };
+            if field("name").and_then(as_bytes) != Some(group.as_bytes()) {
+                continue;
+            }
+            let pending = field("pending").map(as_u64).transpose()?.unwrap_or(0);
+            let lag = match field("lag") {
+                Some(Value::Nil) | None => {
+                    // Redis cannot tell after deletions in the middle of the stream: count.
+                    let last = field("last-delivered-id")
+                        .map(parse_id)
+                        .transpose()?
+                        .unwrap_or_default();
+                    let mut cmd = Self::eval(LAG_SCRIPT, &[stream]);
+                    cmd.arg(last.to_string());
+                    as_u64(&self.query(&cmd).await?)?
+                }
+                Some(lag) => as_u64(lag)?,
+            };
+            return Ok(GroupStats { pending, lag });
+        }
+        Ok(GroupStats {
+            pending: 0,
+            lag: self.stream_len_inner(stream).await?,
+        })
+    }
+
+    async fn stream_len_inner(&self, stream: &str) -> Result<u64, BusError> {
+        as_u64(&self.query(redis::cmd("XLEN").arg(stream)).await?)
+    }
+
+    async fn scan_prefix_inner(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, BusError> {
+        let pattern = format!("{}*", escape_glob(prefix));
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let reply = into_array(self.query(&cmd).await?)?;
+            let [next, batch] = <[Value; 2]>::try_from(reply)
+                .map_err(|_| BusError::Protocol("scan reply is not a pair".to_owned()))?;
+            cursor = as_u64(&next)?;
+            for key in into_array(batch)? {
+                keys.push(
+                    as_bytes(&key)
+                        .ok_or_else(|| BusError::Protocol("scan key is not a string".to_owned()))?
+                        .to_vec(),
+                );
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        // SCAN may return a key twice.
+        keys.sort();
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut cmd = redis::cmd("MGET");
+            for key in chunk {
+                cmd.arg(key.as_slice());
+            }
+            let values = into_array(self.query(&cmd).await?)?;
+            for (key, value) in chunk.iter().zip(values) {
+                // Expired between SCAN and MGET.
+                if let Some(value) = as_bytes(&value) {
+                    out.push((String::from_utf8_lossy(key).into_owned(), value.to_vec()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn script_bool(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[String],
+    ) -> Result<bool, BusError> {
+        let mut cmd = Self::eval(script, &[key]);
+        cmd.arg(args);
+        Ok(as_u64(&self.query(&cmd).await?)? == 1)
+    }
+}
+
+/// Sends `cmd`; if the connection turns out to be dead (the server restarted while it sat
+/// idle), sends it once more on the connection the manager opens in its place. A command the
+/// server applied just before the connection broke may thus run twice, which at-least-once
+/// delivery already allows for.
+async fn send_once_more_if_dropped(
+    cmd: &Cmd,
+    conn: &mut ConnectionManager,
+) -> Result<Value, BusError> {
+    match cmd.query_async::<Value>(conn).await {
+        Err(error) if error.is_connection_dropped() => Ok(cmd.query_async::<Value>(conn).await?),
+        reply => Ok(reply?),
+    }
+}
+
+fn escape_glob(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn as_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+fn as_u64(v: &Value) -> Result<u64, BusError> {
+    match v {
+        Value::Int(n) => {
+            u64::try_from(*n).map_err(|_| BusError::Protocol(format!("negative count {n}")))
+        }
+        other => as_bytes(other)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| BusError::Protocol(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn parse_id(v: &Value) -> Result<MessageId, BusError> {
+    let bytes =
+        as_bytes(v).ok_or_else(|| BusError::Protocol(format!("expected an id, got {v:?}")))?;
+    String::from_utf8_lossy(bytes).parse()
+}
+
+fn into_array(v: Value) -> Result<Vec<Value>, BusError> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(BusError::Protocol(format!(
+            "expected an array, got {other:?}"
+        ))),
+    }
+}
+
+/// A RESP2 flat `[k, v, k, v]` array or a RESP3 map as pairs.
+fn into_pairs(v: Value) -> Result<Vec<(Value, Value)>, BusError> {
+    match v {
+        Value::Map(pairs) => Ok(pairs),
+        other => {
+            let items = into_array(other)?;
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut items = items.into_iter();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                pairs.push((k, v));
+            }
+            Ok(pairs)
+        }
+    }
+}
+
+/// Stream entry fields back into payload and headers.
+fn parse_fields(fields: Value) -> Result<(Vec<u8>, Headers), BusError> {
+    let mut payload = Vec::new();
+    let mut headers = Headers::new();
+    for (k, v) in into_pairs(fields)? {
+        let (Some(k), Some(v)) = (as_bytes(&k), as_bytes(&v)) else {
+            continue;
+        };
+        if k == PAYLOAD_FIELD.as_bytes() {
+            payload = v.to_vec();
+        } else if let Some(name) = k.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
+            headers.insert(
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            );
+        }
+    }
+    Ok((payload, headers))
+}
+
+fn parse_entry(entry: Value) -> Result<Message, BusError> {
+    let [id, fields] = <[Value; 2]>::try_from(into_array(entry)?)
+        .map_err(|_| BusError::Protocol("stream entry is not a pair".to_owned()))?;
+    let (payload, headers) = parse_fields(fields)?;
+    Ok(Message {
+        id: parse_id(&id)?,
+        payload,
+        headers,
+    })
+}
+
+/// An XREADGROUP reply for one stream; nil when the block timed out.
+fn parse_read_reply(reply: Value) -> Result<Vec<Delivery>, BusError> {
+    let streams: Vec<Value> = match reply {
+        Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
+        other => into_array(other)?
+            .into_iter()
+            .map(|s| {
+                let [_, entries] = <[Value; 2]>::try_from(into_array(s)?)
+                    .map_err(|_| BusError::Protocol("stream reply is not a pair".to_owned()))?;
+                Ok(entries)
+            })
+            .collect::<Result<_, BusError>>()?,
+    };
+    let mut out = Vec::new();
+    for entries in streams {
+        for entry in into_array(entries)? {
+            let message = parse_entry(entry)?;
+            out.push(Delivery {
+                id: message.id,
+                payload: message.payload,
+                headers: message.headers,
+                delivery_count: 1,
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl JobBus for RedisBus {
+    fn options(&self) -> &BusOptions {
+        &self.options
+    }
+
+    fn ping(&self) -> BusFuture<'_, ()> {
+        Box::pin(async move {
+            self.query(&redis::cmd("PING")).await?;
+            Ok(())
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        stream: &'a str,
+        payload: &'a [u8],
+        headers: &'a Headers,
+    ) -> BusFuture<'a, MessageId> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(stream);
+            if let Some(maxlen) = self.options.maxlen {
+                cmd.arg("MAXLEN").arg("~").arg(maxlen);
+            }
+            cmd.arg("*").arg(PAYLOAD_FIELD).arg(payload);
+            for (name, value) in headers {
+                cmd.arg(format!("{HEADER_FIELD_PREFIX}{name}")).arg(value);
+            }
+            parse_id(&self.query(&cmd).await?)
+        })
+    }
+
+    fn ensure_group<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, ()> {
+        Box::pin(self.ensure_group_inner(stream, group))
+    }
+
+    fn consume<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        consumer: &'a str,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Delivery>> {
+        Box::pin(self.consume_inner(stream, group, consumer, max, block))
+    }
+
+    fn ack<'a>(&'a self, stream: &'a str, group: &'a str, id: MessageId) -> BusFuture<'a, bool> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(stream).arg(group).arg(id.to_string());
+            Ok(as_u64(&self.query(&cmd).await?)? > 0)
+        })
+    }
+
+    fn reclaim<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        consumer: &'a str,
+        min_idle: Duration,
+        max: usize,
+    ) -> BusFuture<'a, Vec<Delivery>> {
+        Box::pin(self.reclaim_inner(stream, group, consumer, min_idle, max))
+    }
+
+    fn group_stats<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, GroupStats> {
+        Box::pin(self.group_stats_inner(stream, group))
+    }
+
+    fn stream_len<'a>(&'a self, stream: &'a str) -> BusFuture<'a, u64> {
+        Box::pin(self.stream_len_inner(stream))
+    }
+
+    fn range<'a>(
+        &'a self,
+        stream: &'a str,
+        after: Option<MessageId>,
+        count: usize,
+    ) -> BusFuture<'a, Vec<Message>> {
+        Box::pin(async move {
+            if count == 0 {
+                return Ok(Vec::new());
+            }
+            let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+            let mut cmd = redis::cmd("XRANGE");
+            cmd.arg(stream).arg(start).arg("+").arg("COUNT").arg(count);
+            into_array(self.query(&cmd).await?)?
+                .into_iter()
+                .map(parse_entry)
+                .collect()
+        })
+    }
+
+    fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
+        Box::pin(async move { Ok(as_u64(&self.query(redis::cmd("DEL").arg(stream)).await?)? > 0) })
+    }
+
+    fn set_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BusFuture<'a, ()> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("PX").arg(millis(ttl).max(1));
+            self.query(&cmd).await?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BusFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let reply = self.query(redis::cmd("GET").arg(key)).await?;
+            Ok(as_bytes(&reply).map(<[u8]>::to_vec))
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BusFuture<'a, bool> {
+        Box::pin(async move { Ok(as_u64(&self.query(redis::cmd("DEL").arg(key)).await?)? > 0) })
+    }
+
+    fn scan_prefix<'a>(&'a self, prefix: &'a str) -> BusFuture<'a, Vec<(String, Vec<u8>)>> {
+        Box::pin(self.scan_prefix_inner(prefix))
+    }
+
+    fn claim_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool> {
+        Box::pin(async move {
+            let args = [owner.to_owned(), millis(ttl).max(1).to_string()];
+            self.script_bool(CLAIM_SCRIPT, key, &args).await
+        })
+    }
+
+    fn renew_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool> {
+        Box::pin(async move {
+            let args = [owner.to_owned(), millis(ttl).max(1).to_string()];
+            self.script_bool(RENEW_SCRIPT, key, &args).await
+        })
+    }
+
+    fn release_affinity<'a>(&'a self, key: &'a str, owner: &'a str) -> BusFuture<'a, bool> {
+        Box::pin(async move {
+            self.script_bool(RELEASE_SCRIPT, key, &[owner.to_owned()])
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("redis://u:secret@host:6379/0"),
+            "redis://host:6379/0"
+        );
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+    }
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(escape_glob("worker:*[a]?"), "worker:\\*\\[a\\]\\?");
+    }
+
+    #[test]
+    fn read_reply_parses_resp2_and_nil() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("jobs"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("5-1"),
+                Value::Array(vec![
+                    bulk("payload"),
+                    bulk("abc"),
+                    bulk("h:k"),
+                    bulk("v"),
+                    bulk("other"),
+                    bulk("x"),
+                ]),
+            ])]),
+        ])]);
+        let out = parse_read_reply(reply).expect("valid reply");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id, MessageId::new(5, 1));
+        assert_eq!(out[0].payload, b"abc");
+        assert_eq!(out[0].headers.get("k").map(String::as_str), Some("v"));
+        assert_eq!(out[0].headers.len(), 1);
+        assert!(parse_read_reply(Value::Nil).expect("nil reply").is_empty());
+    }
+}

@@ -1,0 +1,626 @@
+//! One conformance suite, run against the in-memory bus and a private `redis-server`.
+//!
+//! The Redis half fails (never skips) when `redis-server` is missing.
+
+use std::sync::Arc;
+
+use livefarm_bus::server::RedisServer;
+use livefarm_bus::{BusOptions, JobBus};
+
+const MAXLEN: u64 = 50;
+const MAX_DELIVERIES: u64 = 3;
+
+fn options() -> BusOptions {
+    BusOptions {
+        maxlen: Some(MAXLEN),
+        max_deliveries: MAX_DELIVERIES,
+    }
+}
+
+mod suite {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use livefarm_bus::{
+        dlq_stream, GroupStats, Headers, JobBus, MessageId, DLQ_DELIVERY_COUNT_HEADER,
+        DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER, DLQ_REASON_HEADER,
+    };
+
+    use super::{MAXLEN, MAX_DELIVERIES};
+
+    const NOW: Duration = Duration::ZERO;
+
+    fn headers(pairs: &[(&str, &str)]) -> Headers {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    async fn publish_n(bus: &dyn JobBus, stream: &str, n: usize) -> Vec<MessageId> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let payload = format!("job-{i}");
+            ids.push(
+                bus.publish(stream, payload.as_bytes(), &Headers::new())
+                    .await
+                    .expect("publish"),
+            );
+        }
+        ids
+    }
+
+    pub async fn publish_consume_ack(bus: Arc<dyn JobBus>) {
+        let h = headers(&[("stream-id", "abc"), ("seq", "7")]);
+        let a = bus.publish("jobs", b"first", &h).await.expect("publish");
+        let b = bus
+            .publish("jobs", b"second\0bin\xff", &Headers::new())
+            .await
+            .expect("publish");
+        let c = bus.publish("jobs", b"", &h).await.expect("publish");
+
+        let got = bus
+            .consume("jobs", "g", "w1", 10, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(got.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a, b, c]);
+        assert_eq!(got[0].payload, b"first");
+        assert_eq!(got[0].headers, h);
+        assert_eq!(got[1].payload, b"second\0bin\xff");
+        assert!(got[1].headers.is_empty());
+        assert_eq!(got[2].payload, b"");
+        assert!(got.iter().all(|d| d.delivery_count == 1));
+
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 3);
+        assert!(bus.ack("jobs", "g", a).await.expect("ack"));
+        assert!(
+            !bus.ack("jobs", "g", a).await.expect("second ack"),
+            "double ack counted"
+        );
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 2);
+
+        // Pending messages are not handed out again as new ones.
+        let again = bus
+            .consume("jobs", "g", "w2", 10, NOW)
+            .await
+            .expect("consume");
+        assert!(again.is_empty(), "redelivered without reclaim: {again:?}");
+
+        assert!(bus.ack("jobs", "g", b).await.expect("ack"));
+        assert!(bus.ack("jobs", "g", c).await.expect("ack"));
+        let stats = bus.group_stats("jobs", "g").await.expect("stats");
+        assert_eq!(stats, GroupStats { pending: 0, lag: 0 });
+        // Acked messages stay in the stream (only trimming removes them).
+        assert_eq!(bus.stream_len("jobs").await.expect("len"), 3);
+    }
+
+    pub async fn consume_respects_max(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 5).await;
+        let first = bus
+            .consume("jobs", "g", "w", 2, NOW)
+            .await
+            .expect("consume");
+        let rest = bus
+            .consume("jobs", "g", "w", 10, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(first.len(), 2);
+        let all: Vec<_> = first.iter().chain(&rest).map(|d| d.id).collect();
+        assert_eq!(all, ids);
+    }
+
+    pub async fn ids_are_monotonic_ms_seq(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 300).await;
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not increasing");
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after epoch")
+            .as_millis() as u64;
+        for id in &ids {
+            assert_eq!(id.to_string().parse::<MessageId>().expect("parse"), *id);
+            assert!(
+                id.ms <= now_ms && now_ms - id.ms < 60_000,
+                "{id} is not a recent ms time"
+            );
+        }
+    }
+
+    pub async fn unacked_job_is_reclaimed_by_another_consumer(bus: Arc<dyn JobBus>) {
+        let id = bus
+            .publish("jobs", b"work", &Headers::new())
+            .await
+            .expect("publish");
+        let got = bus
+            .consume("jobs", "g", "dies", 1, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(got[0].id, id);
+
+        // Not idle long enough yet.
+        let early = bus
+            .reclaim("jobs", "g", "rescuer", Duration::from_secs(60), 10)
+            .await
+            .expect("reclaim");
+        assert!(early.is_empty(), "reclaimed a busy job: {early:?}");
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rescued = bus
+            .reclaim("jobs", "g", "rescuer", Duration::from_millis(200), 10)
+            .await
+            .expect("reclaim");
+        assert_eq!(rescued.len(), 1);
+        assert_eq!(rescued[0].id, id);
+        assert_eq!(rescued[0].payload, b"work");
+        assert_eq!(rescued[0].delivery_count, 2);
+
+        // The rescuer owns it now, so it is not idle any more.
+        let again = bus
+            .reclaim("jobs", "g", "third", Duration::from_secs(60), 10)
+            .await
+            .expect("reclaim");
+        assert!(again.is_empty());
+
+        assert!(bus.ack("jobs", "g", id).await.expect("ack"));
+        let after = bus
+            .reclaim("jobs", "g", "third", NOW, 10)
+            .await
+            .expect("reclaim");
+        assert!(after.is_empty(), "acked job reclaimed: {after:?}");
+    }
+
+    pub async fn delivery_counts_increment(bus: Arc<dyn JobBus>) {
+        publish_n(bus.as_ref(), "jobs", 1).await;
+        let first = bus
+            .consume("jobs", "g", "a", 1, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(first[0].delivery_count, 1);
+        for expected in 2..=MAX_DELIVERIES {
+            let got = bus
+                .reclaim("jobs", "g", "b", NOW, 10)
+                .await
+                .expect("reclaim");
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].id, first[0].id);
+            assert_eq!(got[0].delivery_count, expected);
+        }
+    }
+
+    pub async fn reclaim_respects_max(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 5).await;
+        bus.consume("jobs", "g", "a", 10, NOW)
+            .await
+            .expect("consume");
+        let first = bus
+            .reclaim("jobs", "g", "b", NOW, 2)
+            .await
+            .expect("reclaim");
+        assert_eq!(first.iter().map(|d| d.id).collect::<Vec<_>>(), ids[..2]);
+        // The oldest pending come first; the two just claimed are not idle for 60 s.
+        let rest = bus
+            .reclaim("jobs", "g", "c", Duration::from_secs(60), 10)
+            .await
+            .expect("reclaim");
+        assert!(rest.is_empty());
+    }
+
+    pub async fn poison_job_goes_to_dlq_without_blocking_others(bus: Arc<dyn JobBus>) {
+        let h = headers(&[("stream-id", "s1"), ("seq", "42")]);
+        let poison = bus.publish("jobs", b"poison", &h).await.expect("publish");
+        let good = publish_n(bus.as_ref(), "jobs", 2).await;
+
+        let first = bus
+            .consume("jobs", "g", "w", 1, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(first[0].id, poison);
+        let mut seen = 1;
+        let mut done = Vec::new();
+        // The worker keeps failing the poison job and finishing every other job.
+        for _ in 0..10 {
+            for d in bus
+                .consume("jobs", "g", "w", 1, NOW)
+                .await
+                .expect("consume")
+            {
+                assert_ne!(d.id, poison);
+                assert!(bus.ack("jobs", "g", d.id).await.expect("ack"));
+                done.push(d.id);
+            }
+            let retried = bus
+                .reclaim("jobs", "g", "w", NOW, 10)
+                .await
+                .expect("reclaim");
+            if retried.is_empty() {
+                break;
+            }
+            assert_eq!(retried.len(), 1);
+            assert_eq!(retried[0].id, poison);
+            seen += 1;
+            assert_eq!(retried[0].delivery_count, seen);
+        }
+        assert_eq!(seen, MAX_DELIVERIES, "poison job delivered {seen} times");
+        assert_eq!(done, good, "other jobs blocked");
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 0);
+
+        let dead = bus
+            .range(&dlq_stream("jobs"), None, 10)
+            .await
+            .expect("range");
+        assert_eq!(dead.len(), 1);
+        let letter = &dead[0];
+        assert_eq!(letter.payload, b"poison");
+        assert_eq!(
+            letter.headers.get("stream-id").map(String::as_str),
+            Some("s1")
+        );
+        assert_eq!(letter.headers.get("seq").map(String::as_str), Some("42"));
+        assert_eq!(
+            letter.headers.get(DLQ_ORIGINAL_ID_HEADER),
+            Some(&poison.to_string())
+        );
+        assert_eq!(
+            letter.headers.get(DLQ_GROUP_HEADER).map(String::as_str),
+            Some("g")
+        );
+        assert_eq!(
+            letter.headers.get(DLQ_DELIVERY_COUNT_HEADER),
+            Some(&(MAX_DELIVERIES + 1).to_string())
+        );
+        let reason = letter.headers.get(DLQ_REASON_HEADER).expect("reason");
+        assert!(reason.contains("max_deliveries"), "{reason}");
+
+        // Nothing left to retry, and the dead-letter stream is readable as a stream.
+        assert!(bus
+            .reclaim("jobs", "g", "w", NOW, 10)
+            .await
+            .expect("reclaim")
+            .is_empty());
+        let from_dlq = bus
+            .consume(&dlq_stream("jobs"), "ops", "human", 10, NOW)
+            .await
+            .expect("consume dlq");
+        assert_eq!(from_dlq.len(), 1);
+        assert_eq!(from_dlq[0].payload, b"poison");
+    }
+
+    pub async fn streams_are_trimmed_to_maxlen(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 400).await;
+        let len = bus.stream_len("jobs").await.expect("len");
+        // MAXLEN ~ trims whole nodes of up to 100 entries: at least MAXLEN are kept and fewer
+        // than a node beyond it.
+        assert!((MAXLEN..MAXLEN + 100).contains(&len), "length {len}");
+        let kept = bus.range("jobs", None, 1000).await.expect("range");
+        assert_eq!(kept.len() as u64, len);
+        let kept_ids: Vec<_> = kept.iter().map(|m| m.id).collect();
+        assert_eq!(
+            kept_ids,
+            ids[ids.len() - kept.len()..],
+            "not the newest entries"
+        );
+        assert!(!kept_ids.contains(&ids[0]));
+
+        let fresh = bus
+            .consume("jobs", "late", "w", 1000, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(fresh.len() as u64, len);
+        assert_eq!(fresh.last().map(|d| d.id), ids.last().copied());
+    }
+
+    pub async fn each_group_sees_every_message(bus: Arc<dyn JobBus>) {
+        bus.ensure_group("jobs", "a").await.expect("group");
+        bus.ensure_group("jobs", "a").await.expect("group again");
+        let ids = publish_n(bus.as_ref(), "jobs", 5).await;
+        let a = bus
+            .consume("jobs", "a", "w", 10, NOW)
+            .await
+            .expect("consume");
+        for d in &a {
+            assert!(bus.ack("jobs", "a", d.id).await.expect("ack"));
+        }
+        // Group b is created later and still starts at the beginning.
+        let b = bus
+            .consume("jobs", "b", "w", 10, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(a.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+        assert_eq!(b.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+        assert_eq!(bus.pending_count("jobs", "a").await.expect("pending"), 0);
+        assert_eq!(bus.pending_count("jobs", "b").await.expect("pending"), 5);
+    }
+
+    pub async fn group_stats_report_pending_and_lag(bus: Arc<dyn JobBus>) {
+        assert_eq!(
+            bus.group_stats("nothing", "g").await.expect("stats"),
+            GroupStats::default()
+        );
+        publish_n(bus.as_ref(), "jobs", 10).await;
+        let stats = bus.group_stats("jobs", "g").await.expect("stats");
+        assert_eq!(
+            stats,
+            GroupStats {
+                pending: 0,
+                lag: 10
+            }
+        );
+        let got = bus
+            .consume("jobs", "g", "w", 4, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(bus.lag("jobs", "g").await.expect("lag"), 6);
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 4);
+        for d in &got[..2] {
+            bus.ack("jobs", "g", d.id).await.expect("ack");
+        }
+        let stats = bus.group_stats("jobs", "g").await.expect("stats");
+        assert_eq!(stats, GroupStats { pending: 2, lag: 6 });
+        publish_n(bus.as_ref(), "jobs", 3).await;
+        assert_eq!(bus.lag("jobs", "g").await.expect("lag"), 9);
+    }
+
+    pub async fn blocking_consume_wakes_on_publish(bus: Arc<dyn JobBus>) {
+        let empty = bus
+            .consume("jobs", "g", "w", 1, Duration::from_millis(200))
+            .await
+            .expect("consume");
+        assert!(empty.is_empty());
+
+        let waiter = {
+            let bus = Arc::clone(&bus);
+            tokio::spawn(async move {
+                bus.consume("jobs", "g", "w", 1, Duration::from_secs(20))
+                    .await
+                    .expect("consume")
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The shared connection stays usable while a consumer blocks.
+        assert_eq!(bus.stream_len("jobs").await.expect("len"), 0);
+        let id = bus
+            .publish("jobs", b"wake", &Headers::new())
+            .await
+            .expect("publish");
+        let got = waiter.await.expect("waiter task");
+        assert_eq!(got.len(), 1, "woke without the message");
+        assert_eq!(got[0].id, id);
+    }
+
+    pub async fn many_blocked_consumers_share_the_work(bus: Arc<dyn JobBus>) {
+        let mut waiters = Vec::new();
+        for i in 0..8 {
+            let bus = Arc::clone(&bus);
+            waiters.push(tokio::spawn(async move {
+                let consumer = format!("w{i}");
+                let mut got = Vec::new();
+                loop {
+                    let batch = bus
+                        .consume("jobs", "g", &consumer, 1, Duration::from_millis(500))
+                        .await
+                        .expect("consume");
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    for d in batch {
+                        bus.ack("jobs", "g", d.id).await.expect("ack");
+                        got.push(d.id);
+                    }
+                }
+            }));
+        }
+        let ids = publish_n(bus.as_ref(), "jobs", 40).await;
+        let mut all = BTreeSet::new();
+        for waiter in waiters {
+            for id in waiter.await.expect("waiter task") {
+                assert!(all.insert(id), "{id} delivered twice");
+            }
+        }
+        assert_eq!(all.into_iter().collect::<Vec<_>>(), ids);
+    }
+
+    pub async fn ack_and_reclaim_tolerate_unknowns(bus: Arc<dyn JobBus>) {
+        let id = MessageId::new(1, 0);
+        assert!(!bus.ack("missing", "g", id).await.expect("ack"));
+        assert!(bus
+            .reclaim("missing", "g", "w", NOW, 10)
+            .await
+            .expect("reclaim")
+            .is_empty());
+        assert_eq!(bus.stream_len("missing").await.expect("len"), 0);
+        assert!(bus
+            .range("missing", None, 10)
+            .await
+            .expect("range")
+            .is_empty());
+        publish_n(bus.as_ref(), "jobs", 1).await;
+        assert!(bus.delete_stream("jobs").await.expect("delete"));
+        assert!(!bus.delete_stream("jobs").await.expect("delete again"));
+        assert_eq!(bus.stream_len("jobs").await.expect("len"), 0);
+    }
+
+    pub async fn range_reads_after_an_id(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 5).await;
+        let page = bus.range("jobs", Some(ids[1]), 2).await.expect("range");
+        assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), ids[2..4]);
+        assert_eq!(page[0].payload, b"job-2");
+    }
+
+    pub async fn affinity_claims_are_compare_and_set(bus: Arc<dyn JobBus>) {
+        let ttl = Duration::from_secs(30);
+        assert!(bus.claim_affinity("aff:s1", "a", ttl).await.expect("claim"));
+        assert!(!bus.claim_affinity("aff:s1", "b", ttl).await.expect("claim"));
+        assert!(bus
+            .claim_affinity("aff:s1", "a", ttl)
+            .await
+            .expect("re-claim"));
+        assert!(!bus.renew_affinity("aff:s1", "b", ttl).await.expect("renew"));
+        assert!(bus.renew_affinity("aff:s1", "a", ttl).await.expect("renew"));
+        assert!(!bus.release_affinity("aff:s1", "b").await.expect("release"));
+        assert_eq!(bus.get("aff:s1").await.expect("get"), Some(b"a".to_vec()));
+        assert!(bus.release_affinity("aff:s1", "a").await.expect("release"));
+        assert!(!bus
+            .release_affinity("aff:s1", "a")
+            .await
+            .expect("release again"));
+        assert!(!bus
+            .renew_affinity("aff:s1", "a", ttl)
+            .await
+            .expect("renew released"));
+        assert!(bus
+            .claim_affinity("aff:s1", "b", ttl)
+            .await
+            .expect("claim free"));
+    }
+
+    pub async fn affinity_claims_expire(bus: Arc<dyn JobBus>) {
+        let short = Duration::from_millis(300);
+        assert!(bus
+            .claim_affinity("aff:s2", "a", short)
+            .await
+            .expect("claim"));
+        // A renewed claim outlives its first TTL.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(bus
+            .renew_affinity("aff:s2", "a", Duration::from_secs(30))
+            .await
+            .expect("renew"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!bus
+            .claim_affinity("aff:s2", "b", short)
+            .await
+            .expect("claim held"));
+
+        assert!(bus
+            .claim_affinity("aff:s3", "a", short)
+            .await
+            .expect("claim"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!bus
+            .renew_affinity("aff:s3", "a", short)
+            .await
+            .expect("renew expired"));
+        assert!(bus
+            .claim_affinity("aff:s3", "b", short)
+            .await
+            .expect("claim expired"));
+    }
+
+    pub async fn kv_entries_expire_and_scan_by_prefix(bus: Arc<dyn JobBus>) {
+        let long = Duration::from_secs(30);
+        bus.set_with_ttl("workers:b", b"gpu-1", long)
+            .await
+            .expect("set");
+        bus.set_with_ttl("workers:a", b"cpu-1", long)
+            .await
+            .expect("set");
+        bus.set_with_ttl("workers:c", b"soon", Duration::from_millis(300))
+            .await
+            .expect("set");
+        bus.set_with_ttl("workersX", b"other", long)
+            .await
+            .expect("set");
+        bus.set_with_ttl("work*:z", b"glob", long)
+            .await
+            .expect("set");
+        assert_eq!(
+            bus.get("workers:c").await.expect("get"),
+            Some(b"soon".to_vec())
+        );
+
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(bus.get("workers:c").await.expect("get"), None);
+        let found = bus.scan_prefix("workers:").await.expect("scan");
+        assert_eq!(
+            found,
+            vec![
+                ("workers:a".to_owned(), b"cpu-1".to_vec()),
+                ("workers:b".to_owned(), b"gpu-1".to_vec()),
+            ]
+        );
+        let globbed = bus.scan_prefix("work*").await.expect("scan");
+        assert_eq!(globbed, vec![("work*:z".to_owned(), b"glob".to_vec())]);
+
+        // Setting again replaces the value and the TTL.
+        bus.set_with_ttl("workers:a", b"cpu-2", long)
+            .await
+            .expect("set");
+        assert_eq!(
+            bus.get("workers:a").await.expect("get"),
+            Some(b"cpu-2".to_vec())
+        );
+        assert!(bus.delete("workers:a").await.expect("delete"));
+        assert!(!bus.delete("workers:a").await.expect("delete again"));
+        assert_eq!(bus.get("workers:a").await.expect("get"), None);
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let bus: std::sync::Arc<dyn livefarm_bus::JobBus> =
+                        std::sync::Arc::new(livefarm_bus::MemoryBus::new(super::options()));
+                    super::suite::$case(bus).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (_server, bus) = super::redis_bus().await;
+                    super::suite::$case(bus).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn redis_bus() -> (RedisServer, Arc<dyn JobBus>) {
+    let server = RedisServer::start()
+        .unwrap_or_else(|error| panic!("the redis conformance tests need redis-server: {error}"));
+    let bus = livefarm_bus::connect_with(&server.url(), options())
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {}: {error}", server.url()));
+    (server, bus)
+}
+
+conformance!(
+    publish_consume_ack,
+    consume_respects_max,
+    ids_are_monotonic_ms_seq,
+    unacked_job_is_reclaimed_by_another_consumer,
+    delivery_counts_increment,
+    reclaim_respects_max,
+    poison_job_goes_to_dlq_without_blocking_others,
+    streams_are_trimmed_to_maxlen,
+    each_group_sees_every_message,
+    group_stats_report_pending_and_lag,
+    blocking_consume_wakes_on_publish,
+    many_blocked_consumers_share_the_work,
+    ack_and_reclaim_tolerate_unknowns,
+    range_reads_after_an_id,
+    affinity_claims_are_compare_and_set,
+    affinity_claims_expire,
+    kv_entries_expire_and_scan_by_prefix,
+);
+
+#[test]
+fn redis_urls_carry_options() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let server = RedisServer::start()
+            .unwrap_or_else(|error| panic!("this test needs redis-server: {error}"));
+        let url = format!("{}?maxlen=7&max_deliveries=9", server.url());
+        let bus = livefarm_bus::connect(&url).await.expect("connect");
+        assert_eq!(bus.options().maxlen, Some(7));
+        assert_eq!(bus.options().max_deliveries, 9);
+        bus.ping().await.expect("ping");
+    });
+}

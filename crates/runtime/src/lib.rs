@@ -1,0 +1,21 @@
+//! The process scaffolding every Livefarm service shares: layered configuration with
+//! `--dump-config`, graceful shutdown on SIGTERM/SIGINT, a readiness flag, and the admin HTTP
+//! server (`/livez`, `/readyz`, `/metrics`).
+
+pub mod admin;
+pub mod config;
+mod error;
+mod readiness;
+mod shutdown;
+
+pub use admin::AdminServer;
+pub use config::{dump_config, load, LoadOptions};
+pub use error::{
+    ConfigError, Origin, RuntimeError, UnknownKey, EXIT_BAD_CONFIG, EXIT_FAILURE,
+    EXIT_SECOND_SIGNAL,
+};
+pub use readiness::Readiness;
+pub use shutdown::{
+    drain_with_deadline, install_signal_handlers, signal_action, DrainOutcome, Shutdown,
+    SignalAction,
+};

@@ -1,0 +1,1 @@
+//! Shared helpers for Livefarm's multi-process integration tests.

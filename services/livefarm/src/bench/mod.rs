@@ -1,0 +1,204 @@
+//! `livefarm bench ...`: each benchmark measures Livefarm against a baseline in the same run and
+//! prints ratios (`--json` prints one JSON object on stdout; progress goes to stderr).
+
+mod capacity;
+mod engine;
+mod ffmpeg;
+mod ladder;
+mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use livefarm::UsageError;
+
+use self::measure::Machine;
+use self::report::{fmt_opt, print_json, Table};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// One stream through the Studio default ladder: Livefarm in-process against the ffmpeg CLI
+    /// per segment and over the whole source, identical x264 settings.
+    Ladder(ladder::LadderArgs),
+    /// Concurrent streams a machine keeps up with (livepeer_bench's method), Livefarm against
+    /// concurrent ffmpeg CLI processes.
+    Capacity(capacity::CapacityArgs),
+    /// Payment ticket validation throughput against raw signature recovery.
+    Tickets(TicketsArgs),
+    /// Job bus round trips against redis-benchmark's raw XADD rate.
+    Bus(BusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TicketsArgs {
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BusArgs {
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Bus to measure (`redis://...` or `memory://...`); default: a private redis-server on a
+    /// free loopback port.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+}
+
+pub fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Ladder(args) => ladder::run(args),
+        BenchCommand::Capacity(args) => capacity::run(args),
+        BenchCommand::Tickets(args) => tickets(args),
+        BenchCommand::Bus(args) => bus(args),
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+fn validate_preset(preset: &str) -> Result<()> {
+    if ffmpeg::X264_PRESETS.contains(&preset) {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--preset: {preset:?} is not an x264 preset ({})",
+            ffmpeg::X264_PRESETS.join(", ")
+        )))
+    }
+}
+
+/// Where a bench writes its media: `--keep DIR`, or a temporary directory removed at the end.
+struct WorkDir {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    fn new(keep: Option<&Path>) -> Result<Self> {
+        match keep {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                Ok(WorkDir {
+                    path: dir.to_path_buf(),
+                    _temp: None,
+                })
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("livefarm-bench-")
+                    .tempdir()
+                    .context("creating a temporary directory")?;
+                Ok(WorkDir {
+                    path: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn tickets(args: TicketsArgs) -> Result<()> {
+    let options = livefarm_pm::bench::BenchOptions::default();
+    tracing::info!(measure_s = options.measure_for.as_secs_f64(), pool = options.pool_size, "measuring ticket validation");
+    let report = livefarm_pm::bench::run(options).context("ticket benchmark")?;
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("bench".to_string(), "tickets".into());
+            object.insert("machine".to_string(), serde_json::to_value(Machine::detect())?);
+        }
+        return print_json(&value);
+    }
+    println!(
+        "tickets bench: {} signed tickets, {:.1} s per measurement, {} cpus",
+        report.tickets_in_pool, report.measure_secs, report.available_parallelism
+    );
+    let mut table = Table::new(&["figure", "value"]);
+    let rate = |v: f64| format!("{v:.0} /s");
+    table.row(vec!["raw libsecp256k1 recover".into(), rate(report.raw_secp256k1_recover_per_sec)]);
+    table.row(vec![
+        "k256 recover".into(),
+        report.k256_recover_per_sec.map_or_else(|| "n/a".to_string(), rate),
+    ]);
+    table.row(vec!["full validation, 1 thread".into(), rate(report.full_validation_per_sec_1_thread)]);
+    table.row(vec!["full validation, 2 threads".into(), rate(report.full_validation_per_sec_2_threads)]);
+    table.row(vec!["ratio_vs_raw_recover".into(), format!("{:.3}", report.ratio_vs_raw_recover)]);
+    table.row(vec!["k256_ratio_vs_raw_recover".into(), fmt_opt(report.k256_ratio_vs_raw_recover)]);
+    table.row(vec!["two_thread_speedup".into(), format!("{:.3}", report.two_thread_speedup)]);
+    table.row(vec!["validation_errors".into(), report.validation_errors.to_string()]);
+    table.print();
+    if report.validation_errors > 0 {
+        anyhow::bail!("{} tickets failed validation during the run", report.validation_errors);
+    }
+    Ok(())
+}
+
+fn bus(args: BusArgs) -> Result<()> {
+    let options = livefarm_bus::bench::BenchOptions {
+        url: args.redis_url.clone(),
+        ..Default::default()
+    };
+    tracing::info!(url = options.url.as_deref().unwrap_or("own redis-server"), "measuring the job bus");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime
+        .block_on(livefarm_bus::bench::run(options))
+        .context("bus benchmark")?;
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("bench".to_string(), "bus".into());
+            object.insert("machine".to_string(), serde_json::to_value(Machine::detect())?);
+        }
+        return print_json(&value);
+    }
+    println!(
+        "bus bench: {} backend{}, {:.1} s",
+        report.backend,
+        if report.own_server { " (own redis-server)" } else { "" },
+        report.wall_seconds
+    );
+    let mut table = Table::new(&["phase", "jobs", "jobs/s", "p50 ms", "p99 ms"]);
+    for phase in &report.in_flight {
+        table.row(vec![
+            format!("{} in flight", phase.in_flight),
+            phase.jobs.to_string(),
+            format!("{:.0}", phase.jobs_per_sec),
+            format!("{:.3}", phase.p50_ms),
+            format!("{:.3}", phase.p99_ms),
+        ]);
+    }
+    let paced = &report.paced;
+    table.row(vec![
+        format!("paced {}/s", paced.target_per_sec),
+        format!("{}/{}", paced.jobs, paced.published),
+        format!("{:.0}", paced.achieved_per_sec),
+        format!("{:.3}", paced.p50_ms),
+        format!("{:.3}", paced.p99_ms),
+    ]);
+    table.print();
+    println!();
+    println!(
+        "raw_xadd_per_sec:   {}",
+        report.raw_xadd_per_sec.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"))
+    );
+    println!("ratio_vs_raw_xadd:  {}", fmt_opt(report.ratio_vs_raw_xadd));
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `livefarm`: the all-in-one command. Transcodes files to HLS ladders, runs benchmarks, and
+//! (in later releases) runs every service in one process.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod bench;
+mod cli;
+mod config;
+mod ladder_writer;
+mod transcode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let config = match cli::load_config(&cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(error_exit_code(&error));
+        }
+    };
+    livefarm::init_logging(&config.telemetry);
+    match cli::run(cli, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(error_exit_code(&error))
+        }
+    }
+}
+
+/// 64 for bad usage or configuration (sysexits EX_USAGE), 1 otherwise.
+fn error_exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<livefarm::UsageError>().is_some() {
+        64
+    } else {
+        1
+    }
+}
