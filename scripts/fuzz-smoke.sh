@@ -18,7 +18,7 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 fi
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 
 # Seed corpus: the first byte picks the container hint (even: probe, odd: MPEG-TS).

@@ -5,12 +5,14 @@ set -euo pipefail
 
 APT_PACKAGES=(
   # build
-  pkg-config clang libclang-dev build-essential
+  pkg-config clang libclang-dev build-essential protobuf-compiler
   # FFmpeg 5.1 libraries for ffmpeg-next, and the ffmpeg/ffprobe CLIs the tests and benches use
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev
   libavdevice-dev ffmpeg
   # job bus tests and benchmarks (redis-server, redis-benchmark)
   redis-server redis-tools
+  # test tools from PyPI (moto_server, an S3-compatible server) go into a venv
+  python3-venv python3-pip
 )
 
 sudo_if_needed() {

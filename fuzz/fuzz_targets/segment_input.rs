@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let format = if selector & 1 == 0 { InputFormat::Auto } else { InputFormat::MpegTs };
+    let format = if selector & 1 == 0 {
+        InputFormat::Auto
+    } else {
+        InputFormat::MpegTs
+    };
     SESSION.with(|cell| {
         let (session, seq) = &mut *cell.borrow_mut();
         *seq += 1;
@@ -44,13 +48,16 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(output) = session.transcode(input) {
             assert_eq!(output.renditions.len(), 1);
             assert!(output.decoded_frames > 0);
-            assert_eq!(
-                output.decoded_pixels,
-                output.decoded_frames * u64::from(output.source_width) * u64::from(output.source_height)
-            );
+            // Frames of one segment may differ in size (a mid-segment resolution change), so the
+            // pixel count is bounded rather than equal to frames x the last frame's size.
+            assert!(output.decoded_pixels >= output.decoded_frames);
+            assert!(output.decoded_pixels <= output.decoded_frames * 16_384 * 16_384);
             let rendition = &output.renditions[0];
             assert!(!rendition.data.is_empty());
-            assert_eq!(rendition.pixels, rendition.frames * u64::from(rendition.width) * u64::from(rendition.height));
+            assert_eq!(
+                rendition.pixels,
+                rendition.frames * u64::from(rendition.width) * u64::from(rendition.height)
+            );
             assert!(rendition.width <= 64 && rendition.height <= 64);
         }
     });

@@ -1,11 +1,26 @@
-//! `livefarm bench bus`: round-trip latency and throughput of no-op jobs, compared with the
-//! raw XADD rate `redis-benchmark` gets from the same server in the same run.
+//! `livefarm bench bus`: latency, throughput and reclaim of no-op jobs, compared with the raw
+//! XADD rate `redis-benchmark` gets from the same server in the same run.
 //!
-//! A round trip is publish → consume → ack, timed from just before the publish to just after
-//! the ack. The closed-loop phases keep 1, 10 and 100 jobs in flight (one task per job, each
-//! publishing one job then consuming and acknowledging one); the paced phase publishes at a
-//! fixed rate while a few consumers drain the stream.
+//! - Latency: a round trip is publish → consume → ack, timed from just before the publish to
+//!   just after the ack. The closed-loop phases keep 1, 10 and 100 jobs in flight (one task
+//!   per job, each publishing one job then consuming and acknowledging one); the paced phase
+//!   publishes at a fixed rate while a few consumers drain the stream.
+//! - Throughput: how a farm moves jobs. Several producers publish pipelined batches
+//!   ([`JobBus::publish_batch`]) while several consumers of one group read up to
+//!   [`BenchOptions::read_count`] jobs at a time and acknowledge each read with one
+//!   [`JobBus::ack_batch`]. Every job must be acknowledged exactly once; the phase checks that
+//!   the published, consumed and acknowledged ids are the same set and nothing stays pending.
+//!   `redis-benchmark` runs the same XADD (same payload size and trimming) with as many
+//!   clients as there are producers and a pipeline as deep as their batches
+//!   (`-c producers -P publish_batch`), just before and just after the phase;
+//!   `ratio_vs_raw_xadd` divides the phase's rate by the mean of the two.
+//! - Reclaim: a worker takes some jobs and dies without acknowledging them (its connection is
+//!   dropped, as on `kill -9`); another worker calls [`JobBus::reclaim`] with the reclaim
+//!   deadline as `min_idle` every poll interval, and the phase measures how long after the
+//!   first delivery each job is delivered again, against the deadline plus one poll interval.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +28,21 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::server::{find_binary, RedisServer};
-use crate::{BusError, BusOptions, Headers, JobBus};
+use crate::{BusError, BusOptions, Headers, JobBus, MessageId};
 
 /// Header carrying the publish time, in nanoseconds since the bench started.
 const SENT_HEADER: &str = "bench-sent-ns";
 const GROUP: &str = "bench";
 /// The whole run is cut off after this, whatever the options say.
 const RUN_LIMIT: Duration = Duration::from_secs(29);
+/// Stream length cap during the run, far above what one phase leaves unread, so trimming
+/// never drops a job before it is consumed.
+const BENCH_MAXLEN: u64 = 1_000_000;
+/// How long consumers may keep draining after the producers stop.
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+/// The reference configuration of the raw XADD rate (what earlier runs compared with).
+const REFERENCE_CLIENTS: usize = 50;
+const REFERENCE_PIPELINE: usize = 16;
 
 /// What to measure and against which bus.
 #[derive(Debug, Clone)]
@@ -27,7 +50,8 @@ pub struct BenchOptions {
     /// Bus URL (`redis://...` or `memory://...`); `None` starts a private `redis-server` on a
     /// free loopback port for the run.
     pub url: Option<String>,
-    /// Duration of each measured phase (three closed-loop phases and one paced phase).
+    /// Duration of each measured phase (three closed-loop phases, the paced phase and the
+    /// throughput phase).
     pub phase: Duration,
     /// Jobs in flight in the closed-loop phases.
     pub in_flight: Vec<usize>,
@@ -35,8 +59,24 @@ pub struct BenchOptions {
     pub paced_rate: u32,
     /// Payload bytes per job.
     pub payload_size: usize,
-    /// Requests `redis-benchmark` sends to measure the raw XADD rate.
+    /// Requests `redis-benchmark` sends to measure each raw XADD rate.
     pub raw_xadd_requests: u64,
+    /// Concurrent producers in the throughput phase (also `redis-benchmark -c`).
+    pub producers: usize,
+    /// Jobs per pipelined publish in the throughput phase (also `redis-benchmark -P`).
+    pub publish_batch: usize,
+    /// Consumers of the one group in the throughput phase.
+    pub consumers: usize,
+    /// Jobs one consumer reads at a time (`XREADGROUP COUNT`) in the throughput phase.
+    pub read_count: usize,
+    /// The throughput phase stops publishing after this many jobs even if time is left.
+    pub max_jobs: u64,
+    /// Jobs the dying worker holds in the reclaim phase.
+    pub reclaim_jobs: usize,
+    /// `min_idle` given to reclaim: how long a job stays with a silent worker.
+    pub reclaim_deadline: Duration,
+    /// How often the surviving worker calls reclaim.
+    pub reclaim_poll: Duration,
 }
 
 impl Default for BenchOptions {
@@ -48,6 +88,14 @@ impl Default for BenchOptions {
             paced_rate: 1000,
             payload_size: 64,
             raw_xadd_requests: 200_000,
+            producers: 4,
+            publish_batch: 16,
+            consumers: 4,
+            read_count: 100,
+            max_jobs: 400_000,
+            reclaim_jobs: 20,
+            reclaim_deadline: Duration::from_millis(500),
+            reclaim_poll: Duration::from_millis(100),
         }
     }
 }
@@ -84,6 +132,85 @@ pub struct PacedResult {
     pub p99_ms: f64,
 }
 
+/// Batched producers and consumers moving no-op jobs through one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputResult {
+    /// Concurrent producers.
+    pub producers: usize,
+    /// Jobs per pipelined publish.
+    pub publish_batch: usize,
+    /// Consumers in the group.
+    pub consumers: usize,
+    /// Jobs read at a time, each read acknowledged with one `XACK`.
+    pub read_count: usize,
+    /// Jobs published.
+    pub published: u64,
+    /// Jobs delivered to a consumer.
+    pub consumed: u64,
+    /// Acknowledgements that removed a pending job.
+    pub acked: u64,
+    /// Jobs still pending in the group at the end (should be 0).
+    pub pending_after: u64,
+    /// Jobs never delivered at the end (should be 0).
+    pub lag_after: u64,
+    /// Whether every published job was delivered and acknowledged exactly once.
+    pub exactly_once: bool,
+    /// From the first publish to the last acknowledgement, seconds.
+    pub seconds: f64,
+    /// Acknowledged jobs per second over `seconds`.
+    pub jobs_per_sec: f64,
+}
+
+/// Redelivery of the jobs of a worker that died holding them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReclaimResult {
+    /// Jobs the dead worker held.
+    pub jobs: usize,
+    /// `min_idle` of each reclaim call, milliseconds.
+    pub reclaim_deadline_ms: f64,
+    /// Interval between reclaim calls, milliseconds.
+    pub poll_interval_ms: f64,
+    /// Jobs delivered again (with a delivery count of 2) and acknowledged.
+    pub redelivered: usize,
+    /// Shortest time from the first delivery to the redelivery, milliseconds.
+    pub redelivery_ms_min: f64,
+    /// Longest time from the first delivery to the redelivery, milliseconds.
+    pub redelivery_ms_max: f64,
+    /// The promise: reclaim deadline plus one poll interval, milliseconds.
+    pub redelivery_bound_ms: f64,
+    /// Whether every job came back, within the bound, and nothing stayed pending.
+    pub within_bound: bool,
+}
+
+/// One `redis-benchmark` XADD run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawXadd {
+    /// Parallel connections (`-c`).
+    pub clients: usize,
+    /// Pipeline depth (`-P`).
+    pub pipeline: usize,
+    /// Requests sent (`-n`).
+    pub requests: u64,
+    /// XADD per second (the mean of `samples`).
+    pub per_sec: f64,
+    /// The rate of each `redis-benchmark` run behind `per_sec`.
+    pub samples: Vec<f64>,
+}
+
+impl RawXadd {
+    /// Both runs averaged, or whichever one succeeded.
+    fn mean(a: Option<RawXadd>, b: Option<RawXadd>) -> Option<RawXadd> {
+        match (a, b) {
+            (Some(mut a), Some(b)) => {
+                a.samples.extend(b.samples);
+                a.per_sec = a.samples.iter().sum::<f64>() / a.samples.len() as f64;
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
@@ -95,10 +222,23 @@ pub struct BenchReport {
     pub in_flight: Vec<InFlightResult>,
     /// The paced phase.
     pub paced: PacedResult,
-    /// XADD per second from `redis-benchmark` (pipelined, 50 clients), when it could run.
+    /// The batched throughput phase.
+    pub throughput: ThroughputResult,
+    /// The dead-worker reclaim phase.
+    pub reclaim: ReclaimResult,
+    /// XADD per second from `redis-benchmark` with the producers' concurrency and pipeline
+    /// depth, measured just before and just after the throughput phase (see `raw_xadd`),
+    /// when it could run.
     pub raw_xadd_per_sec: Option<f64>,
-    /// Best closed-loop jobs per second divided by the raw XADD rate.
+    /// The `redis-benchmark` run behind `raw_xadd_per_sec`.
+    pub raw_xadd: Option<RawXadd>,
+    /// `redis-benchmark` with 50 clients pipelining 16 deep, for reference.
+    pub raw_xadd_reference: Option<RawXadd>,
+    /// Throughput-phase jobs per second divided by `raw_xadd_per_sec`.
     pub ratio_vs_raw_xadd: Option<f64>,
+    /// Best closed-loop (one job per round trip, unbatched) jobs per second divided by the
+    /// reference raw XADD rate: the figure earlier versions reported as `ratio_vs_raw_xadd`.
+    pub ratio_vs_raw_xadd_unbatched: Option<f64>,
     /// Anything that could not be measured, and why.
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
@@ -126,12 +266,11 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
         }
     };
     let is_redis = !url.starts_with("memory://");
-    // A cap far above what one phase publishes, so trimming never drops unread jobs.
     let options = BusOptions {
-        maxlen: Some(1_000_000),
+        maxlen: Some(BENCH_MAXLEN),
         max_deliveries: 5,
     };
-    let bus = crate::connect_with(&url, options).await?;
+    let bus = crate::connect_with(&url, options.clone()).await?;
     let base = Instant::now();
     let payload = vec![b'x'; opts.payload_size];
     let prefix = format!("livefarm-bench:{}", std::process::id());
@@ -158,25 +297,73 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
     let paced = paced?;
 
     let mut notes = Vec::new();
-    let raw_xadd_per_sec = if is_redis {
-        match raw_xadd(server.as_ref(), &url, &prefix, opts.raw_xadd_requests).await {
-            Ok(rate) => Some(rate),
-            Err(error) => {
-                notes.push(format!("raw xadd rate not measured: {error}"));
-                None
-            }
-        }
+    let matched = RawXaddSpec {
+        clients: opts.producers.max(1),
+        pipeline: opts.publish_batch.max(1),
+        requests: opts.raw_xadd_requests,
+        payload_size: opts.payload_size,
+    };
+    // The raw rate is taken right before and right after the throughput phase and averaged,
+    // so load that comes and goes on a shared machine weighs on both sides alike.
+    let raw_before = if is_redis {
+        measure_raw(server.as_ref(), &url, &prefix, matched, &mut notes).await
     } else {
         notes.push("raw xadd rate needs a redis bus".to_owned());
         None
     };
-    let best = in_flight
+    let stream = format!("{prefix}:throughput");
+    let throughput_result = throughput(&bus, &url, &options, &stream, &opts, &payload).await;
+    bus.delete_stream(&stream).await?;
+    let throughput = throughput_result?;
+    if !throughput.exactly_once {
+        notes.push(format!(
+            "throughput phase lost or repeated jobs: published {}, consumed {}, acked {}, pending {}, lag {}",
+            throughput.published,
+            throughput.consumed,
+            throughput.acked,
+            throughput.pending_after,
+            throughput.lag_after
+        ));
+    }
+    let (raw, reference) = if is_redis {
+        let raw_after = measure_raw(server.as_ref(), &url, &prefix, matched, &mut notes).await;
+        let reference_spec = RawXaddSpec {
+            clients: REFERENCE_CLIENTS,
+            pipeline: REFERENCE_PIPELINE,
+            ..matched
+        };
+        let reference =
+            measure_raw(server.as_ref(), &url, &prefix, reference_spec, &mut notes).await;
+        (RawXadd::mean(raw_before, raw_after), reference)
+    } else {
+        (None, None)
+    };
+
+    let stream = format!("{prefix}:reclaim");
+    let reclaim_result = reclaim(&bus, &url, &options, &stream, &opts, &payload).await;
+    bus.delete_stream(&stream).await?;
+    let reclaim = reclaim_result?;
+    if !reclaim.within_bound {
+        notes.push(format!(
+            "reclaim: {}/{} jobs redelivered, slowest after {:.1} ms, bound {:.1} ms",
+            reclaim.redelivered,
+            reclaim.jobs,
+            reclaim.redelivery_ms_max,
+            reclaim.redelivery_bound_ms
+        ));
+    }
+
+    let best_unbatched = in_flight
         .iter()
         .map(|r| r.jobs_per_sec)
         .fold(0.0_f64, f64::max);
-    let ratio_vs_raw_xadd = raw_xadd_per_sec
-        .filter(|raw| *raw > 0.0)
-        .map(|raw| best / raw);
+    let ratio = |jobs_per_sec: f64, raw: &Option<RawXadd>| {
+        raw.as_ref()
+            .filter(|raw| raw.per_sec > 0.0)
+            .map(|raw| jobs_per_sec / raw.per_sec)
+    };
+    let ratio_vs_raw_xadd = ratio(throughput.jobs_per_sec, &raw);
+    let ratio_vs_raw_xadd_unbatched = ratio(best_unbatched, &reference);
     drop(bus);
     drop(server);
     Ok(BenchReport {
@@ -184,8 +371,13 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
         own_server: opts.url.is_none(),
         in_flight,
         paced,
-        raw_xadd_per_sec,
+        throughput,
+        reclaim,
+        raw_xadd_per_sec: raw.as_ref().map(|raw| raw.per_sec),
+        raw_xadd: raw,
+        raw_xadd_reference: reference,
         ratio_vs_raw_xadd,
+        ratio_vs_raw_xadd_unbatched,
         notes,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
@@ -217,14 +409,15 @@ async fn consume_and_ack(
     base: Instant,
 ) -> Result<Vec<Duration>, BusError> {
     let deliveries = bus.consume(stream, GROUP, consumer, max, block).await?;
-    let mut out = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        bus.ack(stream, GROUP, delivery.id).await?;
-        if let Some(rtt) = round_trip(&delivery.headers, base) {
-            out.push(rtt);
-        }
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let ids: Vec<MessageId> = deliveries.iter().map(|d| d.id).collect();
+    bus.ack_batch(stream, GROUP, &ids).await?;
+    Ok(deliveries
+        .iter()
+        .filter_map(|delivery| round_trip(&delivery.headers, base))
+        .collect())
 }
 
 async fn closed_loop(
@@ -338,6 +531,218 @@ async fn paced(
     })
 }
 
+/// What one producer or consumer of the throughput phase did.
+#[derive(Default)]
+struct Tally {
+    ids: Vec<MessageId>,
+    acked: u64,
+    last_ack: Option<Instant>,
+}
+
+async fn throughput(
+    bus: &Arc<dyn JobBus>,
+    url: &str,
+    options: &BusOptions,
+    stream: &str,
+    opts: &BenchOptions,
+    payload: &[u8],
+) -> Result<ThroughputResult, BusError> {
+    let producers = opts.producers.max(1);
+    let batch = opts.publish_batch.max(1);
+    let consumers = opts.consumers.max(1);
+    let read_count = opts.read_count.max(1);
+    bus.ensure_group(stream, GROUP).await?;
+    let started = Instant::now();
+    let publish_until = started + opts.phase;
+    // Jobs handed out to producers so far, so that together they stop at `max_jobs`.
+    let reserved = Arc::new(AtomicU64::new(0));
+    // Set once every producer has finished, so an empty read after it means "drained".
+    let published_all = Arc::new(AtomicBool::new(false));
+
+    let mut consumer_tasks = JoinSet::new();
+    for worker in 0..consumers {
+        let bus = Arc::clone(bus);
+        let stream = stream.to_owned();
+        let published_all = Arc::clone(&published_all);
+        consumer_tasks.spawn(async move {
+            let consumer = format!("throughput-{worker}");
+            let mut tally = Tally::default();
+            let drain_until = publish_until + DRAIN_LIMIT;
+            while Instant::now() < drain_until {
+                let was_published = published_all.load(Ordering::Acquire);
+                let deliveries = bus
+                    .consume(
+                        &stream,
+                        GROUP,
+                        &consumer,
+                        read_count,
+                        Duration::from_millis(50),
+                    )
+                    .await?;
+                if deliveries.is_empty() {
+                    if was_published {
+                        break;
+                    }
+                    continue;
+                }
+                let ids: Vec<MessageId> = deliveries.iter().map(|d| d.id).collect();
+                tally.acked += bus.ack_batch(&stream, GROUP, &ids).await?;
+                tally.last_ack = Some(Instant::now());
+                tally.ids.extend(ids);
+            }
+            Ok::<_, BusError>(tally)
+        });
+    }
+
+    let mut producer_tasks = JoinSet::new();
+    for _ in 0..producers {
+        // Each producer is its own client with its own connection, as separate segmenter
+        // processes are, and as redis-benchmark's `-c` clients are in the baseline.
+        let bus = crate::connect_with(url, options.clone()).await?;
+        let stream = stream.to_owned();
+        let payload = payload.to_vec();
+        let reserved = Arc::clone(&reserved);
+        let max_jobs = opts.max_jobs;
+        producer_tasks.spawn(async move {
+            let headers = Headers::new();
+            let mut tally = Tally::default();
+            while Instant::now() < publish_until {
+                let first = reserved.fetch_add(batch as u64, Ordering::Relaxed);
+                let n = max_jobs.saturating_sub(first).min(batch as u64) as usize;
+                if n == 0 {
+                    break;
+                }
+                let messages = vec![(payload.as_slice(), &headers); n];
+                tally
+                    .ids
+                    .extend(bus.publish_batch(&stream, &messages).await?);
+            }
+            Ok::<_, BusError>(tally)
+        });
+    }
+    let published = join_tallies(producer_tasks).await;
+    published_all.store(true, Ordering::Release);
+    let consumed = join_tallies(consumer_tasks).await;
+    let (published, consumed) = (published?, consumed?);
+
+    let stats = bus.group_stats(stream, GROUP).await?;
+    let end = consumed
+        .iter()
+        .filter_map(|t| t.last_ack)
+        .max()
+        .unwrap_or(started);
+    let acked: u64 = consumed.iter().map(|t| t.acked).sum();
+    let mut published_ids: Vec<MessageId> = published.into_iter().flat_map(|t| t.ids).collect();
+    let mut consumed_ids: Vec<MessageId> = consumed.into_iter().flat_map(|t| t.ids).collect();
+    let (published_n, consumed_n) = (published_ids.len() as u64, consumed_ids.len() as u64);
+    published_ids.sort_unstable();
+    consumed_ids.sort_unstable();
+    let distinct: HashSet<&MessageId> = published_ids.iter().collect();
+    let exactly_once = distinct.len() as u64 == published_n
+        && published_ids == consumed_ids
+        && acked == published_n
+        && stats.pending == 0
+        && stats.lag == 0;
+    let seconds = end.saturating_duration_since(started).as_secs_f64();
+    Ok(ThroughputResult {
+        producers,
+        publish_batch: batch,
+        consumers,
+        read_count,
+        published: published_n,
+        consumed: consumed_n,
+        acked,
+        pending_after: stats.pending,
+        lag_after: stats.lag,
+        exactly_once,
+        seconds,
+        jobs_per_sec: if seconds > 0.0 {
+            acked as f64 / seconds
+        } else {
+            0.0
+        },
+    })
+}
+
+async fn join_tallies(mut tasks: JoinSet<Result<Tally, BusError>>) -> Result<Vec<Tally>, BusError> {
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        out.push(joined.map_err(|e| BusError::Process(format!("bench task failed: {e}")))??);
+    }
+    Ok(out)
+}
+
+/// A worker takes `reclaim_jobs` jobs and dies; another reclaims them every poll interval.
+async fn reclaim(
+    bus: &Arc<dyn JobBus>,
+    url: &str,
+    options: &BusOptions,
+    stream: &str,
+    opts: &BenchOptions,
+    payload: &[u8],
+) -> Result<ReclaimResult, BusError> {
+    let jobs = opts.reclaim_jobs.max(1);
+    let deadline = opts.reclaim_deadline;
+    let poll = opts.reclaim_poll.max(Duration::from_millis(1));
+    let bound = deadline + poll;
+    bus.ensure_group(stream, GROUP).await?;
+    let headers = Headers::new();
+    bus.publish_batch(stream, &vec![(payload, &headers); jobs])
+        .await?;
+
+    // The doomed worker has a connection of its own, closed when it "dies".
+    let doomed = crate::connect_with(url, options.clone()).await?;
+    // Taken before the read, so the measured delay never undercounts.
+    let delivered_at = Instant::now();
+    let taken = doomed
+        .consume(stream, GROUP, "doomed", jobs, Duration::ZERO)
+        .await?;
+    drop(doomed);
+    if taken.len() != jobs {
+        return Err(BusError::Protocol(format!(
+            "reclaim phase: the doomed worker got {} of {jobs} jobs",
+            taken.len()
+        )));
+    }
+
+    let mut ticker = tokio::time::interval(poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let give_up = delivered_at + bound + Duration::from_secs(2);
+    let mut delays = Vec::with_capacity(jobs);
+    let mut acked = 0;
+    while delays.len() < jobs && Instant::now() < give_up {
+        ticker.tick().await;
+        let got = bus
+            .reclaim(stream, GROUP, "rescuer", deadline, jobs)
+            .await?;
+        let now = Instant::now();
+        let ids: Vec<MessageId> = got
+            .iter()
+            .filter(|d| d.delivery_count == 2)
+            .map(|d| d.id)
+            .collect();
+        delays.extend(
+            ids.iter()
+                .map(|_| now.saturating_duration_since(delivered_at)),
+        );
+        acked += bus.ack_batch(stream, GROUP, &ids).await?;
+    }
+    let pending = bus.pending_count(stream, GROUP).await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let max = delays.iter().max().copied().unwrap_or_default();
+    let min = delays.iter().min().copied().unwrap_or_default();
+    Ok(ReclaimResult {
+        jobs,
+        reclaim_deadline_ms: ms(deadline),
+        poll_interval_ms: ms(poll),
+        redelivered: delays.len(),
+        redelivery_ms_min: ms(min),
+        redelivery_ms_max: ms(max),
+        redelivery_bound_ms: ms(bound),
+        within_bound: delays.len() == jobs && acked == jobs as u64 && pending == 0 && max <= bound,
+    })
+}
+
 async fn join_samples(
     mut tasks: JoinSet<Result<Vec<Duration>, BusError>>,
 ) -> Result<Vec<Duration>, BusError> {
@@ -362,13 +767,43 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-/// Raw XADD rate of the same server, from `redis-benchmark`.
+/// A `redis-benchmark` XADD configuration.
+#[derive(Debug, Clone, Copy)]
+struct RawXaddSpec {
+    clients: usize,
+    pipeline: usize,
+    requests: u64,
+    payload_size: usize,
+}
+
+/// Runs [`raw_xadd`], turning a failure into a note.
+async fn measure_raw(
+    server: Option<&RedisServer>,
+    url: &str,
+    prefix: &str,
+    spec: RawXaddSpec,
+    notes: &mut Vec<String>,
+) -> Option<RawXadd> {
+    match raw_xadd(server, url, prefix, spec).await {
+        Ok(raw) => Some(raw),
+        Err(error) => {
+            notes.push(format!(
+                "raw xadd rate (-c {} -P {}) not measured: {error}",
+                spec.clients, spec.pipeline
+            ));
+            None
+        }
+    }
+}
+
+/// Raw XADD rate of the same server, from `redis-benchmark`, adding entries shaped like the
+/// bus's no-op jobs (same field name, payload size and trimming).
 async fn raw_xadd(
     server: Option<&RedisServer>,
     url: &str,
     prefix: &str,
-    requests: u64,
-) -> Result<f64, BusError> {
+    spec: RawXaddSpec,
+) -> Result<RawXadd, BusError> {
     let binary = find_binary("redis-benchmark")
         .ok_or_else(|| BusError::Process("redis-benchmark not found on PATH".to_owned()))?;
     let stream = format!("{prefix}:raw-xadd");
@@ -377,9 +812,13 @@ async fn raw_xadd(
         Some(server) => cmd.arg("-p").arg(server.port().to_string()),
         None => cmd.arg("-u").arg(url),
     };
+    let payload = "x".repeat(spec.payload_size);
     // redis-benchmark has no built-in XADD test, so it runs an explicit command.
-    cmd.args(["-n", &requests.to_string(), "-P", "16", "-c", "50", "--csv"])
-        .args(["XADD", &stream, "MAXLEN", "~", "10000", "*", "f", "v"])
+    cmd.args(["-n", &spec.requests.to_string()])
+        .args(["-c", &spec.clients.to_string()])
+        .args(["-P", &spec.pipeline.to_string(), "--csv"])
+        .args(["XADD", &stream, "MAXLEN", "~", &BENCH_MAXLEN.to_string()])
+        .args(["*", crate::PAYLOAD_FIELD, &payload])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(10), cmd.output())
@@ -397,8 +836,16 @@ async fn raw_xadd(
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    parse_benchmark_csv(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-        BusError::Process("cannot read the rate from redis-benchmark output".to_owned())
+    let per_sec =
+        parse_benchmark_csv(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+            BusError::Process("cannot read the rate from redis-benchmark output".to_owned())
+        })?;
+    Ok(RawXadd {
+        clients: spec.clients,
+        pipeline: spec.pipeline,
+        requests: spec.requests,
+        per_sec,
+        samples: vec![per_sec],
     })
 }
 

@@ -263,6 +263,47 @@ pub trait JobBus: Send + Sync + fmt::Debug {
     /// Drops `owner`'s claim on `key`; false (and nothing changes) if `owner` does not hold it.
     fn release_affinity<'a>(&'a self, key: &'a str, owner: &'a str) -> BusFuture<'a, bool>;
 
+    /// Appends several messages to `stream` in order, as [`JobBus::publish`] would one by one,
+    /// and returns their ids in the same order. Redis sends them as one pipeline (one round
+    /// trip, no `MULTI`): if the call fails, some of the messages may have been appended, so
+    /// a retry may publish those twice, which at-least-once delivery already allows for.
+    ///
+    /// The default publishes one message at a time; backends override it.
+    fn publish_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        messages: &'a [(&'a [u8], &'a Headers)],
+    ) -> BusFuture<'a, Vec<MessageId>> {
+        Box::pin(async move {
+            let mut ids = Vec::with_capacity(messages.len());
+            for (payload, headers) in messages {
+                ids.push(self.publish(stream, payload, headers).await?);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Acknowledges several messages of `group` at once (one `XACK` on Redis); returns how
+    /// many of them were pending. Unknown or already acknowledged ids are not counted.
+    ///
+    /// The default acknowledges one id at a time; backends override it.
+    fn ack_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        ids: &'a [MessageId],
+    ) -> BusFuture<'a, u64> {
+        Box::pin(async move {
+            let mut acked = 0;
+            for id in ids {
+                if self.ack(stream, group, *id).await? {
+                    acked += 1;
+                }
+            }
+            Ok(acked)
+        })
+    }
+
     /// Number of messages pending (delivered, not acknowledged) in `group`.
     fn pending_count<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, u64> {
         Box::pin(async move { Ok(self.group_stats(stream, group).await?.pending) })

@@ -365,6 +365,52 @@ impl JobBus for MemoryBus {
         })
     }
 
+    fn publish_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        messages: &'a [(&'a [u8], &'a Headers)],
+    ) -> BusFuture<'a, Vec<MessageId>> {
+        Box::pin(async move {
+            if messages.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One lock and one wake-up for the whole batch.
+            let ids = {
+                let mut state = self.state();
+                messages
+                    .iter()
+                    .map(|(payload, headers)| {
+                        self.append(&mut state, stream, payload, (*headers).clone())
+                    })
+                    .collect()
+            };
+            self.shared.published.notify_waiters();
+            Ok(ids)
+        })
+    }
+
+    fn ack_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        ids: &'a [MessageId],
+    ) -> BusFuture<'a, u64> {
+        Box::pin(async move {
+            let mut state = self.state();
+            let Some(g) = state
+                .streams
+                .get_mut(stream)
+                .and_then(|s| s.groups.get_mut(group))
+            else {
+                return Ok(0);
+            };
+            Ok(ids
+                .iter()
+                .filter(|id| g.pending.remove(id).is_some())
+                .count() as u64)
+        })
+    }
+
     fn ensure_group<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, ()> {
         Box::pin(async move {
             self.state()

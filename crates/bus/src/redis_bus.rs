@@ -167,6 +167,32 @@ impl RedisBus {
         send_once_more_if_dropped(cmd, &mut self.conn.clone()).await
     }
 
+    /// Sends a pipeline on the shared connection; like [`Self::query`], once more if the
+    /// connection turns out to be dead.
+    async fn query_pipeline(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, BusError> {
+        let mut conn = self.conn.clone();
+        match pipe.query_async::<Vec<Value>>(&mut conn).await {
+            Err(error) if error.is_connection_dropped() => {
+                Ok(pipe.query_async::<Vec<Value>>(&mut conn).await?)
+            }
+            reply => Ok(reply?),
+        }
+    }
+
+    /// `XADD` of one message, trimming as the options say.
+    fn xadd(&self, stream: &str, payload: &[u8], headers: &Headers) -> Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(stream);
+        if let Some(maxlen) = self.options.maxlen {
+            cmd.arg("MAXLEN").arg("~").arg(maxlen);
+        }
+        cmd.arg("*").arg(PAYLOAD_FIELD).arg(payload);
+        for (name, value) in headers {
+            cmd.arg(format!("{HEADER_FIELD_PREFIX}{name}")).arg(value);
+        }
+        cmd
+    }
+
     fn eval(script: &str, keys: &[&str]) -> Cmd {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script).arg(keys.len()).arg(keys);
@@ -569,17 +595,53 @@ impl JobBus for RedisBus {
         payload: &'a [u8],
         headers: &'a Headers,
     ) -> BusFuture<'a, MessageId> {
+        Box::pin(async move { parse_id(&self.query(&self.xadd(stream, payload, headers)).await?) })
+    }
+
+    fn publish_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        messages: &'a [(&'a [u8], &'a Headers)],
+    ) -> BusFuture<'a, Vec<MessageId>> {
         Box::pin(async move {
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(stream);
-            if let Some(maxlen) = self.options.maxlen {
-                cmd.arg("MAXLEN").arg("~").arg(maxlen);
+            if messages.is_empty() {
+                return Ok(Vec::new());
             }
-            cmd.arg("*").arg(PAYLOAD_FIELD).arg(payload);
-            for (name, value) in headers {
-                cmd.arg(format!("{HEADER_FIELD_PREFIX}{name}")).arg(value);
+            // A plain pipeline, not MULTI/EXEC: one round trip without blocking the server
+            // for the whole batch.
+            let mut pipe = redis::pipe();
+            for (payload, headers) in messages {
+                pipe.add_command(self.xadd(stream, payload, headers));
             }
-            parse_id(&self.query(&cmd).await?)
+            let replies = self.query_pipeline(&pipe).await?;
+            if replies.len() != messages.len() {
+                return Err(BusError::Protocol(format!(
+                    "{} replies to a pipeline of {} XADDs",
+                    replies.len(),
+                    messages.len()
+                )));
+            }
+            replies.iter().map(parse_id).collect()
+        })
+    }
+
+    fn ack_batch<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        ids: &'a [MessageId],
+    ) -> BusFuture<'a, u64> {
+        Box::pin(async move {
+            // XACK needs at least one id.
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(stream).arg(group);
+            for id in ids {
+                cmd.arg(id.to_string());
+            }
+            as_u64(&self.query(&cmd).await?)
         })
     }
 

@@ -1,9 +1,11 @@
 //! The bus benchmark runs end to end against its own redis-server and the memory bus.
-//! Timings are not asserted; only that every phase moved jobs and the report is complete.
+//! Timings are not asserted (the machine is shared); the accounting is: every phase moved jobs,
+//! the throughput phase acknowledged every job exactly once, the dead worker's jobs came back,
+//! and the report is complete.
 
 use std::time::Duration;
 
-use livefarm_bus::bench::{self, BenchOptions};
+use livefarm_bus::bench::{self, BenchOptions, BenchReport};
 
 fn short(url: Option<String>) -> BenchOptions {
     BenchOptions {
@@ -13,7 +15,43 @@ fn short(url: Option<String>) -> BenchOptions {
         paced_rate: 200,
         payload_size: 16,
         raw_xadd_requests: 5_000,
+        producers: 3,
+        publish_batch: 8,
+        consumers: 2,
+        read_count: 50,
+        max_jobs: 20_000,
+        reclaim_jobs: 7,
+        reclaim_deadline: Duration::from_millis(200),
+        reclaim_poll: Duration::from_millis(50),
     }
+}
+
+fn check_common(report: &BenchReport) {
+    for level in &report.in_flight {
+        assert!(level.jobs > 0, "no jobs with {} in flight", level.in_flight);
+        assert!(level.p50_ms <= level.p99_ms);
+    }
+    assert!(report.paced.published > 0);
+    assert_eq!(report.paced.jobs, report.paced.published, "paced jobs lost");
+
+    let t = &report.throughput;
+    assert_eq!((t.producers, t.publish_batch), (3, 8));
+    assert!(t.published > 0, "throughput phase published nothing");
+    assert!(t.published <= 20_000, "max_jobs ignored: {}", t.published);
+    assert_eq!(t.consumed, t.published, "{t:?}");
+    assert_eq!(t.acked, t.published, "{t:?}");
+    assert_eq!((t.pending_after, t.lag_after), (0, 0), "{t:?}");
+    assert!(t.exactly_once, "{t:?}");
+    assert!(t.jobs_per_sec > 0.0);
+
+    let r = &report.reclaim;
+    assert_eq!(r.jobs, 7);
+    assert_eq!(r.redelivered, 7, "{r:?}");
+    assert!((r.redelivery_bound_ms - 250.0).abs() < 1e-9);
+    // Reclaim must wait out the deadline: an early redelivery would steal live work. Redis
+    // keeps idle times in whole milliseconds, hence the 2 ms of slack.
+    assert!(r.redelivery_ms_min >= 198.0, "{r:?}");
+    assert!(r.redelivery_ms_min <= r.redelivery_ms_max);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,19 +60,34 @@ async fn bench_against_own_redis_reports_every_phase() {
     assert_eq!(report.backend, "redis");
     assert!(report.own_server);
     assert_eq!(report.in_flight.len(), 2);
-    for level in &report.in_flight {
-        assert!(level.jobs > 0, "no jobs with {} in flight", level.in_flight);
-        assert!(level.p50_ms <= level.p99_ms);
-    }
-    assert!(report.paced.published > 0);
-    assert_eq!(report.paced.jobs, report.paced.published, "paced jobs lost");
+    check_common(&report);
     let raw = report
-        .raw_xadd_per_sec
+        .raw_xadd
+        .as_ref()
         .unwrap_or_else(|| panic!("no raw rate: {:?}", report.notes));
-    assert!(raw > 0.0);
-    assert!(report.ratio_vs_raw_xadd.is_some());
+    // The raw baseline uses the producers' concurrency and pipeline depth.
+    assert_eq!((raw.clients, raw.pipeline), (3, 8));
+    assert!(raw.per_sec > 0.0);
+    assert_eq!(report.raw_xadd_per_sec, Some(raw.per_sec));
+    let reference = report.raw_xadd_reference.as_ref().expect("reference rate");
+    assert_eq!((reference.clients, reference.pipeline), (50, 16));
+    let ratio = report.ratio_vs_raw_xadd.expect("ratio");
+    assert!((ratio - report.throughput.jobs_per_sec / raw.per_sec).abs() < 1e-9);
+    assert!(report.ratio_vs_raw_xadd_unbatched.is_some());
     let json = serde_json::to_value(&report).expect("serialize");
-    assert!(json.get("ratio_vs_raw_xadd").is_some());
+    for key in [
+        "ratio_vs_raw_xadd",
+        "ratio_vs_raw_xadd_unbatched",
+        "raw_xadd_per_sec",
+    ] {
+        assert!(json.get(key).is_some_and(|v| v.is_number()), "{key}");
+    }
+    for key in ["redelivery_ms_max", "redelivery_bound_ms"] {
+        assert!(
+            json["reclaim"].get(key).is_some_and(|v| v.is_number()),
+            "{key}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,8 +96,8 @@ async fn bench_against_memory_bus_skips_raw_xadd() {
         .await
         .expect("bench");
     assert_eq!(report.backend, "memory");
-    assert!(report.in_flight.iter().all(|level| level.jobs > 0));
-    assert_eq!(report.paced.jobs, report.paced.published);
+    check_common(&report);
     assert!(report.raw_xadd_per_sec.is_none());
+    assert!(report.ratio_vs_raw_xadd.is_none());
     assert!(!report.notes.is_empty());
 }

@@ -3,9 +3,12 @@
 //! The Redis half fails (never skips) when `redis-server` is missing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use livefarm_bus::server::RedisServer;
-use livefarm_bus::{BusOptions, JobBus};
+use livefarm_bus::{
+    BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, MemoryBus, Message, MessageId,
+};
 
 const MAXLEN: u64 = 50;
 const MAX_DELIVERIES: u64 = 3;
@@ -439,6 +442,129 @@ mod suite {
         assert_eq!(bus.stream_len("jobs").await.expect("len"), 0);
     }
 
+    pub async fn publish_batch_keeps_order_and_content(bus: Arc<dyn JobBus>) {
+        let h = headers(&[("stream-id", "abc"), ("seq", "7")]);
+        let empty = Headers::new();
+        assert!(bus
+            .publish_batch("jobs", &[])
+            .await
+            .expect("empty batch")
+            .is_empty());
+        let before = bus.publish("jobs", b"single", &h).await.expect("publish");
+        let batch: Vec<(&[u8], &Headers)> = vec![
+            (b"one", &h),
+            (b"two\0bin\xff", &empty),
+            (b"", &h),
+            (b"four", &empty),
+        ];
+        let ids = bus.publish_batch("jobs", &batch).await.expect("batch");
+        let after = bus.publish("jobs", b"last", &h).await.expect("publish");
+        assert_eq!(ids.len(), batch.len());
+        let mut all = vec![before];
+        all.extend(&ids);
+        all.push(after);
+        assert!(
+            all.windows(2).all(|w| w[0] < w[1]),
+            "ids out of order: {all:?}"
+        );
+
+        let stored = bus.range("jobs", Some(before), 10).await.expect("range");
+        assert_eq!(
+            stored.iter().map(|m| m.id).collect::<Vec<_>>(),
+            all[1..].to_vec()
+        );
+        let got = bus
+            .consume("jobs", "g", "w", 10, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(got.len(), 6);
+        for (delivery, (payload, headers)) in got[1..5].iter().zip(&batch) {
+            assert_eq!(delivery.payload, *payload);
+            assert_eq!(&delivery.headers, *headers);
+            assert_eq!(delivery.delivery_count, 1);
+        }
+    }
+
+    pub async fn publish_batch_wakes_consumers_and_trims(bus: Arc<dyn JobBus>) {
+        let waiter = {
+            let bus = Arc::clone(&bus);
+            tokio::spawn(async move {
+                bus.consume("jobs", "g", "w", 1000, Duration::from_secs(5))
+                    .await
+                    .expect("blocking consume")
+            })
+        };
+        // Let the consumer block first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let payloads: Vec<String> = (0..400).map(|i| format!("job-{i}")).collect();
+        let empty = Headers::new();
+        let batch: Vec<(&[u8], &Headers)> =
+            payloads.iter().map(|p| (p.as_bytes(), &empty)).collect();
+        let ids = bus.publish_batch("jobs", &batch).await.expect("batch");
+        let woke = waiter.await.expect("waiter task");
+        assert!(!woke.is_empty(), "blocked consumer not woken by a batch");
+        // Trimming may already have dropped the first ones; whatever it got is from the
+        // batch, in order.
+        let first = ids
+            .iter()
+            .position(|id| *id == woke[0].id)
+            .expect("woken with a message of the batch");
+        for (offset, delivery) in woke.iter().enumerate() {
+            assert_eq!(Some(&delivery.id), ids.get(first + offset));
+            assert_eq!(delivery.payload, payloads[first + offset].as_bytes());
+        }
+
+        // Every message of the batch is trimmed like a single publish.
+        let len = bus.stream_len("jobs").await.expect("len");
+        assert!((MAXLEN..MAXLEN + 100).contains(&len), "length {len}");
+        let kept = bus.range("jobs", None, 1000).await.expect("range");
+        let kept_ids: Vec<_> = kept.iter().map(|m| m.id).collect();
+        assert_eq!(kept_ids, ids[ids.len() - kept.len()..]);
+    }
+
+    pub async fn ack_batch_counts_only_pending(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 6).await;
+        assert_eq!(
+            bus.ack_batch("jobs", "g", &ids)
+                .await
+                .expect("ack no group"),
+            0
+        );
+        let got = bus
+            .consume("jobs", "g", "w", 10, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(got.len(), 6);
+        assert_eq!(bus.ack_batch("jobs", "g", &[]).await.expect("empty"), 0);
+
+        // A repeated id and one that was never published count nothing extra.
+        let unknown = MessageId::new(1, 0);
+        let first = [ids[0], ids[1], ids[1], unknown, ids[4]];
+        assert_eq!(bus.ack_batch("jobs", "g", &first).await.expect("ack"), 3);
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 3);
+        // Already acknowledged ones count nothing the second time.
+        assert_eq!(bus.ack_batch("jobs", "g", &first).await.expect("ack"), 0);
+        assert!(!bus.ack("jobs", "g", ids[0]).await.expect("single ack"));
+
+        // Acked jobs are never reclaimed; the rest are, and can be acked in one batch.
+        let reclaimed = bus
+            .reclaim("jobs", "g", "w2", NOW, 10)
+            .await
+            .expect("reclaim");
+        let reclaimed_ids: BTreeSet<_> = reclaimed.iter().map(|d| d.id).collect();
+        assert_eq!(reclaimed_ids, BTreeSet::from([ids[2], ids[3], ids[5]]));
+        let rest: Vec<_> = reclaimed_ids.into_iter().collect();
+        assert_eq!(bus.ack_batch("jobs", "g", &rest).await.expect("ack"), 3);
+        let stats = bus.group_stats("jobs", "g").await.expect("stats");
+        assert_eq!(stats, GroupStats { pending: 0, lag: 0 });
+        assert_eq!(
+            bus.ack_batch("missing", "g", &rest)
+                .await
+                .expect("ack missing"),
+            0
+        );
+    }
+
     pub async fn range_reads_after_an_id(bus: Arc<dyn JobBus>) {
         let ids = publish_n(bus.as_ref(), "jobs", 5).await;
         let page = bus.range("jobs", Some(ids[1]), 2).await.expect("range");
@@ -567,6 +693,19 @@ macro_rules! conformance {
                 }
             )*
         }
+        /// The trait's default batch methods, over the memory bus's single-message ones.
+        mod defaults {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let bus: std::sync::Arc<dyn livefarm_bus::JobBus> =
+                        std::sync::Arc::new(super::Unbatched(livefarm_bus::MemoryBus::new(
+                            super::options(),
+                        )));
+                    super::suite::$case(bus).await;
+                }
+            )*
+        }
         mod redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,6 +716,107 @@ macro_rules! conformance {
             )*
         }
     };
+}
+
+/// Forwards every required method and leaves the provided ones (`publish_batch`,
+/// `ack_batch`, ...) to the trait's defaults, as a third-party backend would.
+#[derive(Debug)]
+struct Unbatched(MemoryBus);
+
+impl JobBus for Unbatched {
+    fn options(&self) -> &BusOptions {
+        self.0.options()
+    }
+    fn ping(&self) -> BusFuture<'_, ()> {
+        self.0.ping()
+    }
+    fn publish<'a>(
+        &'a self,
+        stream: &'a str,
+        payload: &'a [u8],
+        headers: &'a Headers,
+    ) -> BusFuture<'a, MessageId> {
+        self.0.publish(stream, payload, headers)
+    }
+    fn ensure_group<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, ()> {
+        self.0.ensure_group(stream, group)
+    }
+    fn consume<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        consumer: &'a str,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Delivery>> {
+        self.0.consume(stream, group, consumer, max, block)
+    }
+    fn ack<'a>(&'a self, stream: &'a str, group: &'a str, id: MessageId) -> BusFuture<'a, bool> {
+        self.0.ack(stream, group, id)
+    }
+    fn reclaim<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        consumer: &'a str,
+        min_idle: Duration,
+        max: usize,
+    ) -> BusFuture<'a, Vec<Delivery>> {
+        self.0.reclaim(stream, group, consumer, min_idle, max)
+    }
+    fn group_stats<'a>(&'a self, stream: &'a str, group: &'a str) -> BusFuture<'a, GroupStats> {
+        self.0.group_stats(stream, group)
+    }
+    fn stream_len<'a>(&'a self, stream: &'a str) -> BusFuture<'a, u64> {
+        self.0.stream_len(stream)
+    }
+    fn range<'a>(
+        &'a self,
+        stream: &'a str,
+        after: Option<MessageId>,
+        count: usize,
+    ) -> BusFuture<'a, Vec<Message>> {
+        self.0.range(stream, after, count)
+    }
+    fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
+        self.0.delete_stream(stream)
+    }
+    fn set_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BusFuture<'a, ()> {
+        self.0.set_with_ttl(key, value, ttl)
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BusFuture<'a, Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BusFuture<'a, bool> {
+        self.0.delete(key)
+    }
+    fn scan_prefix<'a>(&'a self, prefix: &'a str) -> BusFuture<'a, Vec<(String, Vec<u8>)>> {
+        self.0.scan_prefix(prefix)
+    }
+    fn claim_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool> {
+        self.0.claim_affinity(key, owner, ttl)
+    }
+    fn renew_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool> {
+        self.0.renew_affinity(key, owner, ttl)
+    }
+    fn release_affinity<'a>(&'a self, key: &'a str, owner: &'a str) -> BusFuture<'a, bool> {
+        self.0.release_affinity(key, owner)
+    }
 }
 
 async fn redis_bus() -> (RedisServer, Arc<dyn JobBus>) {
@@ -602,6 +842,9 @@ conformance!(
     blocking_consume_wakes_on_publish,
     many_blocked_consumers_share_the_work,
     ack_and_reclaim_tolerate_unknowns,
+    publish_batch_keeps_order_and_content,
+    publish_batch_wakes_consumers_and_trims,
+    ack_batch_counts_only_pending,
     range_reads_after_an_id,
     affinity_claims_are_compare_and_set,
     affinity_claims_expire,

@@ -28,7 +28,9 @@ impl FromStr for AccelChoice {
             "auto" => Ok(Self::Auto),
             "cpu" | "none" => Ok(Self::Cpu),
             "nvidia" | "cuda" | "gpu" => Ok(Self::Nvidia),
-            other => Err(format!("unknown accelerator {other:?} (expected auto, cpu or nvidia)")),
+            other => Err(format!(
+                "unknown accelerator {other:?} (expected auto, cpu or nvidia)"
+            )),
         }
     }
 }
@@ -48,7 +50,10 @@ pub fn parse_gpu_list(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')
         .map(str::trim)
         .filter(|part| !part.is_empty())
-        .map(|part| part.parse::<u32>().map_err(|_| format!("invalid gpu index {part:?}")))
+        .map(|part| {
+            part.parse::<u32>()
+                .map_err(|_| format!("invalid gpu index {part:?}"))
+        })
         .collect()
 }
 
@@ -69,10 +74,13 @@ impl GpuInfo {
     /// sessions (8 since the 2024 drivers); other workstation/datacenter cards are unlimited.
     pub fn from_model(index: u32, model: &str) -> Self {
         let upper = model.to_ascii_uppercase();
-        let compute_only = ["A100", "H100", "H200", "H800", "A800", "B100", "B200", "GB200"]
-            .iter()
-            .any(|part| upper.contains(part));
-        let geforce = upper.contains("GEFORCE") || upper.contains("RTX 40") || upper.contains("GTX");
+        let compute_only = [
+            "A100", "H100", "H200", "H800", "A800", "B100", "B200", "GB200",
+        ]
+        .iter()
+        .any(|part| upper.contains(part));
+        let geforce =
+            upper.contains("GEFORCE") || upper.contains("RTX 40") || upper.contains("GTX");
         GpuInfo {
             index,
             model: model.trim().to_string(),
@@ -194,7 +202,11 @@ impl StagePlan {
 
 impl fmt::Display for StagePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "decode={} scale={} encode={}", self.decode, self.scale, self.encode)
+        write!(
+            f,
+            "decode={} scale={} encode={}",
+            self.decode, self.scale, self.encode
+        )
     }
 }
 
@@ -285,7 +297,9 @@ impl GpuPool {
     }
 
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn choice(&self) -> AccelChoice {
@@ -305,9 +319,21 @@ impl GpuPool {
                 slot.sessions += 1;
                 let gpu = Device::Gpu(slot.info.index);
                 let plan = StagePlan {
-                    decode: if slot.info.has_nvdec { gpu } else { Device::Cpu },
-                    scale: if slot.info.has_nvdec { gpu } else { Device::Cpu },
-                    encode: if slot.info.has_nvenc { gpu } else { Device::Cpu },
+                    decode: if slot.info.has_nvdec {
+                        gpu
+                    } else {
+                        Device::Cpu
+                    },
+                    scale: if slot.info.has_nvdec {
+                        gpu
+                    } else {
+                        Device::Cpu
+                    },
+                    encode: if slot.info.has_nvenc {
+                        gpu
+                    } else {
+                        Device::Cpu
+                    },
                 };
                 drop(slots);
                 Ok(GpuLease {
@@ -384,7 +410,8 @@ mod tests {
 
     #[test]
     fn h100_decodes_and_scales_on_gpu_but_encodes_on_cpu() {
-        let pool = GpuPool::new(AccelChoice::Auto, inventory(&["NVIDIA H100"]), 4, 4).expect("pool");
+        let pool =
+            GpuPool::new(AccelChoice::Auto, inventory(&["NVIDIA H100"]), 4, 4).expect("pool");
         let lease = pool.acquire().expect("lease");
         assert_eq!(
             lease.plan,
@@ -398,8 +425,13 @@ mod tests {
 
     #[test]
     fn spreads_sessions_and_honours_limits() {
-        let pool = GpuPool::new(AccelChoice::Nvidia, inventory(&["NVIDIA L4", "NVIDIA L4"]), 2, 4)
-            .expect("pool");
+        let pool = GpuPool::new(
+            AccelChoice::Nvidia,
+            inventory(&["NVIDIA L4", "NVIDIA L4"]),
+            2,
+            4,
+        )
+        .expect("pool");
         let a = pool.acquire().expect("a");
         let b = pool.acquire().expect("b");
         assert_ne!(a.plan.gpu(), b.plan.gpu(), "least-loaded GPU first");
@@ -415,8 +447,13 @@ mod tests {
     #[test]
     fn geforce_nvenc_cap_limits_sessions_by_rendition_count() {
         // 8 NVENC sessions / 4 renditions = 2 transcode sessions on this card.
-        let pool = GpuPool::new(AccelChoice::Auto, inventory(&["NVIDIA GeForce RTX 4080"]), 16, 4)
-            .expect("pool");
+        let pool = GpuPool::new(
+            AccelChoice::Auto,
+            inventory(&["NVIDIA GeForce RTX 4080"]),
+            16,
+            4,
+        )
+        .expect("pool");
         let _a = pool.acquire().expect("a");
         let _b = pool.acquire().expect("b");
         // auto: the third session goes to the CPU rather than failing.

@@ -26,9 +26,13 @@ fn audio_error(e: ffmpeg::Error) -> SegmentError {
 }
 
 impl AudioTranscoder {
-    pub(crate) fn new(stream_params: codec::Parameters, bitrate: usize) -> Result<Self, SegmentError> {
+    pub(crate) fn new(
+        stream_params: codec::Parameters,
+        bitrate: usize,
+    ) -> Result<Self, SegmentError> {
         let source_codec = stream_params.id();
-        let mut context = codec::context::Context::from_parameters(stream_params).map_err(audio_error)?;
+        let mut context =
+            codec::context::Context::from_parameters(stream_params).map_err(audio_error)?;
         // SAFETY: packet timestamps are rescaled to 90 kHz before decoding.
         unsafe { (*context.as_mut_ptr()).pkt_timebase = TICK.into() };
         let decoder = context.decoder().audio().map_err(audio_error)?;
@@ -52,13 +56,19 @@ impl AudioTranscoder {
         };
         encoder.set_rate(sample_rate);
         encoder.set_channel_layout(layout);
-        encoder.set_format(ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar));
+        encoder.set_format(ffmpeg::format::Sample::F32(
+            ffmpeg::format::sample::Type::Planar,
+        ));
         encoder.set_bit_rate(bitrate);
         encoder.set_time_base(Rational(1, sample_rate));
         let encoder = encoder.open().map_err(audio_error)?;
         let params = codec::Parameters::from(&encoder);
         let frame_size = encoder.frame_size().max(1024);
-        let source_key = (decoder.rate(), decoder.format().name(), decoder.channel_layout().bits());
+        let source_key = (
+            decoder.rate(),
+            decoder.format().name(),
+            decoder.channel_layout().bits(),
+        );
         let graph = build_graph(&decoder, sample_rate, channels, frame_size)?;
         Ok(AudioTranscoder {
             source_codec,
@@ -95,10 +105,19 @@ impl AudioTranscoder {
         let mut out = Vec::new();
         let mut decoded = frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            let key = (decoded.rate(), decoded.format().name(), decoded.channel_layout().bits());
+            let key = (
+                decoded.rate(),
+                decoded.format().name(),
+                decoded.channel_layout().bits(),
+            );
             if key != self.source_key {
                 // The source changed its sampling mid-stream: rebuild the resampler.
-                self.graph = build_graph(&self.decoder, self.sample_rate, self.params_channels(), self.encoder.frame_size().max(1024))?;
+                self.graph = build_graph(
+                    &self.decoder,
+                    self.sample_rate,
+                    self.params_channels(),
+                    self.encoder.frame_size().max(1024),
+                )?;
                 self.source_key = key;
             }
             decoded.set_pts(None);
@@ -161,9 +180,10 @@ fn build_graph(
         fmt = decoder.format().name(),
         layout = layout_bits,
     );
-    let abuffer = filter::find("abuffer").ok_or_else(|| SegmentError::Audio("abuffer missing".to_string()))?;
-    let abuffersink =
-        filter::find("abuffersink").ok_or_else(|| SegmentError::Audio("abuffersink missing".to_string()))?;
+    let abuffer = filter::find("abuffer")
+        .ok_or_else(|| SegmentError::Audio("abuffer missing".to_string()))?;
+    let abuffersink = filter::find("abuffersink")
+        .ok_or_else(|| SegmentError::Audio("abuffersink missing".to_string()))?;
     graph.add(&abuffer, "in", &args).map_err(audio_error)?;
     graph.add(&abuffersink, "out", "").map_err(audio_error)?;
     let out_layout = if channels == 1 { "mono" } else { "stereo" };

@@ -50,7 +50,10 @@ pub(crate) fn adts_to_asc(
             .stream(stream_index)
             .ok_or_else(|| "audio stream missing".to_string())?;
         ffi::avcodec_parameters_copy((*ctx).par_in, (*stream.as_ptr()).codecpar);
-        (*ctx).time_base_in = ffi::AVRational { num: 1, den: 90_000 };
+        (*ctx).time_base_in = ffi::AVRational {
+            num: 1,
+            den: 90_000,
+        };
         if ffi::av_bsf_init(ctx) < 0 {
             return Err("cannot initialise aac_adtstoasc".to_string());
         }

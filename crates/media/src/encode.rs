@@ -67,7 +67,11 @@ pub fn gop_ticks(profile: &Profile) -> Option<i64> {
 }
 
 /// The libx264 or NVENC private options for a profile.
-pub fn encoder_options(profile: &Profile, settings: &EncoderSettings, nvenc: bool) -> ffmpeg::Dictionary<'static> {
+pub fn encoder_options(
+    profile: &Profile,
+    settings: &EncoderSettings,
+    nvenc: bool,
+) -> ffmpeg::Dictionary<'static> {
     let mut opts = ffmpeg::Dictionary::new();
     opts.set("threads", "auto");
     if nvenc {
@@ -143,7 +147,8 @@ pub fn configure_video_encoder(
         // SAFETY: the pointer is the live codec context owned by `encoder`; rc_buffer_size is a
         // plain int field that ffmpeg-next exposes no setter for.
         unsafe {
-            (*encoder.as_mut_ptr()).rc_buffer_size = i32::try_from(bitrate.saturating_mul(2)).unwrap_or(i32::MAX);
+            (*encoder.as_mut_ptr()).rc_buffer_size =
+                i32::try_from(bitrate.saturating_mul(2)).unwrap_or(i32::MAX);
         }
     }
 }
@@ -170,5 +175,4 @@ mod tests {
         let (w, h) = fit_dimensions(427, 241, 1001, 563);
         assert!(w % 2 == 0 && h % 2 == 0);
     }
-
 }

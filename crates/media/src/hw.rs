@@ -29,7 +29,10 @@ unsafe extern "C" fn pick_cuda_format(
 }
 
 /// Gives an unopened decoder a CUDA device on GPU `index`.
-pub(crate) fn attach_cuda_decoder(context: &mut codec::context::Context, index: u32) -> Result<(), String> {
+pub(crate) fn attach_cuda_decoder(
+    context: &mut codec::context::Context,
+    index: u32,
+) -> Result<(), String> {
     let device = CString::new(index.to_string()).expect("digits have no nul");
     // SAFETY: the device reference is created, handed to the codec context (which takes its own
     // reference) and our reference released.
@@ -43,7 +46,10 @@ pub(crate) fn attach_cuda_decoder(context: &mut codec::context::Context, index: 
             0,
         );
         if rc < 0 || hw_device.is_null() {
-            return Err(format!("cuda device {index} could not be opened ({})", ffmpeg::Error::from(rc)));
+            return Err(format!(
+                "cuda device {index} could not be opened ({})",
+                ffmpeg::Error::from(rc)
+            ));
         }
         let raw = context.as_mut_ptr();
         (*raw).hw_device_ctx = ffi::av_buffer_ref(hw_device);
@@ -63,7 +69,10 @@ pub(crate) fn download(decoded: &frame::Video) -> Result<frame::Video, String> {
     unsafe {
         let rc = ffi::av_hwframe_transfer_data(software.as_mut_ptr(), decoded.as_ptr(), 0);
         if rc < 0 {
-            return Err(format!("gpu frame download failed ({})", ffmpeg::Error::from(rc)));
+            return Err(format!(
+                "gpu frame download failed ({})",
+                ffmpeg::Error::from(rc)
+            ));
         }
         ffi::av_frame_copy_props(software.as_mut_ptr(), decoded.as_ptr());
     }

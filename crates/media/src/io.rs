@@ -5,8 +5,8 @@ use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::context::{Input, Output, StreamIo};
+use ffmpeg_next as ffmpeg;
 
 /// Container formats a segment may arrive in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,14 +71,20 @@ pub struct SharedBuffer(Arc<Mutex<Cursor<Vec<u8>>>>);
 
 impl SharedBuffer {
     pub fn take(&self) -> Vec<u8> {
-        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         std::mem::take(guard.get_mut())
     }
 }
 
 impl Write for SharedBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.write(buf)
     }
 
@@ -89,7 +95,10 @@ impl Write for SharedBuffer {
 
 impl Seek for SharedBuffer {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.seek(pos)
     }
 }

@@ -124,7 +124,8 @@ impl RenditionWorker {
     /// The thread body: serve messages until the session drops its sender.
     pub(crate) fn run(mut self, inbox: Receiver<RenditionMsg>) {
         while let Ok(msg) = inbox.recv() {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(msg)));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(msg)));
             if outcome.is_err() {
                 tracing::error!(rendition = %self.profile.name, "rendition worker panicked; segment dropped");
                 self.reset_segment();
@@ -212,7 +213,9 @@ impl RenditionWorker {
             // Output size is fixed while an encoder is open (mid-segment resolution change).
             let output = match &self.encoder {
                 Some(open) => (open.width, open.height),
-                None => encode::fit_dimensions(self.profile.width, self.profile.height, key.0, key.1),
+                None => {
+                    encode::fit_dimensions(self.profile.width, self.profile.height, key.0, key.1)
+                }
             };
             let context = scaling::Context::get(
                 key.2,
@@ -238,7 +241,9 @@ impl RenditionWorker {
             .scaled
             .as_ref()
             // SAFETY: plain query on a valid frame pointer.
-            .is_some_and(|f| unsafe { ffmpeg::ffi::av_frame_is_writable(f.as_ptr() as *mut _) } > 0);
+            .is_some_and(
+                |f| unsafe { ffmpeg::ffi::av_frame_is_writable(f.as_ptr() as *mut _) } > 0,
+            );
         if !reusable {
             self.scaled = Some(frame::Video::new(Pixel::YUV420P, w, h));
         }
@@ -291,12 +296,20 @@ impl RenditionWorker {
         frame_rate: Rational,
         gpu: Option<u32>,
     ) -> Result<OpenEncoder, String> {
-        let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| format!("{name} is not in this ffmpeg build"))?;
+        let codec = ffmpeg::encoder::find_by_name(name)
+            .ok_or_else(|| format!("{name} is not in this ffmpeg build"))?;
         let mut video = codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
             .map_err(ff)?;
-        encode::configure_video_encoder(&mut video, &self.profile, w, h, frame_rate, Pixel::YUV420P);
+        encode::configure_video_encoder(
+            &mut video,
+            &self.profile,
+            w,
+            h,
+            frame_rate,
+            Pixel::YUV420P,
+        );
         let mut options = encode::encoder_options(&self.profile, &self.settings, gpu.is_some());
         if let Some(gpu) = gpu {
             options.set("gpu", &gpu.to_string());
@@ -334,7 +347,10 @@ impl RenditionWorker {
                 self.next_key_pts = Some(next);
             }
         }
-        let scaled = self.scaled.as_mut().expect("a frame was scaled before encoding");
+        let scaled = self
+            .scaled
+            .as_mut()
+            .expect("a frame was scaled before encoding");
         scaled.set_pts(Some(out_pts));
         scaled.set_kind(if keyframe {
             ffmpeg::picture::Type::I
@@ -388,13 +404,25 @@ impl RenditionWorker {
         let first_pts = self.first_pts.unwrap_or(0);
         let frame_ticks = i64::from(open.frame_rate.denominator()) * 90_000
             / i64::from(open.frame_rate.numerator().max(1));
-        let last_pts = self.packets.iter().filter_map(|p| p.pts()).max().unwrap_or(first_pts);
+        let last_pts = self
+            .packets
+            .iter()
+            .filter_map(|p| p.pts())
+            .max()
+            .unwrap_or(first_pts);
         let duration = (last_pts + frame_ticks - first_pts) as f64 / 90_000.0;
         let video_codecs = self.video_codec_string(&params);
         let mut packets = std::mem::take(&mut self.packets);
+        // libx264 leaves packet durations unset; MP4 needs them, or the muxer gives the last
+        // sample no duration and players (edit list trimming) drop the segment's last frame.
+        for packet in packets.iter_mut().filter(|p| p.duration() <= 0) {
+            packet.set_duration(frame_ticks);
+        }
         let data = self.mux(params, &mut packets, audio.as_ref())?;
         let codecs = match &audio {
-            Some(track) if track.params.id() == codec::Id::AAC => format!("{video_codecs},mp4a.40.2"),
+            Some(track) if track.params.id() == codec::Id::AAC => {
+                format!("{video_codecs},mp4a.40.2")
+            }
             _ => video_codecs,
         };
         Ok(RenditionOutput {
@@ -461,7 +489,8 @@ impl RenditionWorker {
             unsafe { (*(*stream.as_mut_ptr()).codecpar).codec_tag = 0 };
             audio_packets = track.packets.clone();
             if self.profile.format == Format::Mp4 {
-                audio_packets = crate::bsf::adts_to_asc(&mut output, 1, audio_packets).map_err(mux_error)?;
+                audio_packets =
+                    crate::bsf::adts_to_asc(&mut output, 1, audio_packets).map_err(mux_error)?;
             }
         }
         output.write_header().map_err(|e| mux_error(ff(e)))?;

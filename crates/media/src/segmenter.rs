@@ -92,18 +92,30 @@ impl Segmenter {
         };
         let vparams = video.parameters();
         // SAFETY: reading plain fields of valid codec parameters.
-        let (width, height) = unsafe { ((*vparams.as_ptr()).width as u32, (*vparams.as_ptr()).height as u32) };
+        let (width, height) = unsafe {
+            (
+                (*vparams.as_ptr()).width as u32,
+                (*vparams.as_ptr()).height as u32,
+            )
+        };
         let audio_index = input.streams().best(media::Type::Audio).map(|s| s.index());
         let time_bases = input.streams().map(|s| s.time_base()).collect();
         let mut params = vec![(video_index, vparams.clone())];
         if let Some(index) = audio_index {
-            let stream = input.stream(index).expect("index came from the stream list");
+            let stream = input
+                .stream(index)
+                .expect("index came from the stream list");
             params.push((index, stream.parameters()));
         }
-        let duration = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
-        let mut codecs = livefarm_hls::codecs::avc1_from_extradata(crate::rendition::extradata_of(&vparams)).ok();
+        let duration = (input.duration() > 0)
+            .then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+        let mut codecs =
+            livefarm_hls::codecs::avc1_from_extradata(crate::rendition::extradata_of(&vparams))
+                .ok();
         if let (Some(video), Some(audio_index)) = (codecs.as_mut(), audio_index) {
-            let audio = input.stream(audio_index).expect("index came from the stream list");
+            let audio = input
+                .stream(audio_index)
+                .expect("index came from the stream list");
             if audio.parameters().id() == codec::Id::AAC {
                 video.push_str(",mp4a.40.2");
             }
@@ -185,7 +197,10 @@ impl Segmenter {
             let ticks = self.to_ticks(stream, ts);
             let offset = *self.offset.get_or_insert(START_OFFSET - ticks);
             if stream == self.video_index {
-                let pts = packet.pts().map(|p| self.to_ticks(stream, p) + offset).unwrap_or(ticks + offset);
+                let pts = packet
+                    .pts()
+                    .map(|p| self.to_ticks(stream, p) + offset)
+                    .unwrap_or(ticks + offset);
                 if packet.is_key() {
                     if let Some(start) = self.current_start {
                         if pts - start >= self.target {
@@ -207,7 +222,8 @@ impl Segmenter {
     /// Muxes the packets gathered so far into one segment ending at `next_start`.
     fn cut(&mut self, next_start: Option<i64>) -> Option<Result<SourceSegment, MediaError>> {
         let start = self.current_start?;
-        let end = next_start.unwrap_or_else(|| self.last_video_pts.unwrap_or(start) + self.frame_ticks);
+        let end =
+            next_start.unwrap_or_else(|| self.last_video_pts.unwrap_or(start) + self.frame_ticks);
         let packets = std::mem::take(&mut self.current);
         let result = self.mux(packets).map(|data| {
             let segment = SourceSegment {
@@ -254,11 +270,16 @@ impl Segmenter {
             if let Some(dts) = packet.dts() {
                 packet.set_dts(Some(dts + offset));
             }
-            let out_tb = output.stream(out_index).map(|s| s.time_base()).unwrap_or(TICK);
+            let out_tb = output
+                .stream(out_index)
+                .map(|s| s.time_base())
+                .unwrap_or(TICK);
             packet.rescale_ts(TICK, out_tb);
             packet.set_stream(out_index);
             packet.set_position(-1);
-            packet.write_interleaved(&mut output).map_err(|e| error(ff(e)))?;
+            packet
+                .write_interleaved(&mut output)
+                .map_err(|e| error(ff(e)))?;
         }
         output.write_trailer().map_err(|e| error(ff(e)))?;
         drop(output);

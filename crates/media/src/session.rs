@@ -27,7 +27,12 @@ const TICK: Rational = Rational(1, 90_000);
 const MAX_FORWARD_JUMP: i64 = 10 * 90_000;
 
 /// Video codecs a session decodes (as Livepeer's transcoders do).
-const SUPPORTED_VIDEO: [codec::Id; 4] = [codec::Id::H264, codec::Id::HEVC, codec::Id::VP8, codec::Id::VP9];
+const SUPPORTED_VIDEO: [codec::Id; 4] = [
+    codec::Id::H264,
+    codec::Id::HEVC,
+    codec::Id::VP8,
+    codec::Id::VP9,
+];
 
 /// What a session needs to start.
 #[derive(Debug, Clone)]
@@ -143,7 +148,9 @@ impl TranscodeSession {
             let thread = std::thread::Builder::new()
                 .name(format!("rendition-{}", profile.name))
                 // Built on its own thread: FFmpeg's scaler context is not Send.
-                .spawn(move || RenditionWorker::new(worker_profile, worker_settings, nvenc_gpu).run(rx))
+                .spawn(move || {
+                    RenditionWorker::new(worker_profile, worker_settings, nvenc_gpu).run(rx)
+                })
                 .map_err(|e| MediaError::Init(format!("cannot start rendition thread: {e}")))?;
             renditions.push(RenditionHandle {
                 name: profile.name.clone(),
@@ -187,7 +194,9 @@ impl TranscodeSession {
         let video_tb = video_stream.time_base();
         let video_params = video_stream.parameters();
         if !SUPPORTED_VIDEO.contains(&video_params.id()) {
-            return Err(SegmentError::UnsupportedCodec(format!("{:?}", video_params.id()).to_lowercase()));
+            return Err(SegmentError::UnsupportedCodec(
+                format!("{:?}", video_params.id()).to_lowercase(),
+            ));
         }
         let source_rate = {
             let avg = video_stream.avg_frame_rate();
@@ -208,14 +217,18 @@ impl TranscodeSession {
             Some((_, _, params)) if params.id() == codec::Id::AAC => AudioMode::Passthrough,
             Some((_, _, params)) => {
                 if !self.audio.as_ref().is_some_and(|a| a.fits(params)) {
-                    self.audio = Some(AudioTranscoder::new(params.clone(), self.settings.aac_bitrate)?);
+                    self.audio = Some(AudioTranscoder::new(
+                        params.clone(),
+                        self.settings.aac_bitrate,
+                    )?);
                 }
                 AudioMode::Transcoded
             }
         };
         if source_rate.numerator() > 0 && source_rate.denominator() > 0 {
-            self.frame_ticks =
-                (90_000 * i64::from(source_rate.denominator()) / i64::from(source_rate.numerator())).max(1);
+            self.frame_ticks = (90_000 * i64::from(source_rate.denominator())
+                / i64::from(source_rate.numerator()))
+            .max(1);
         }
 
         let mut state = SegmentState {
@@ -253,6 +266,13 @@ impl TranscodeSession {
         let _ = self.decoder_mut().send_eof();
         self.receive_frames(&mut state)?;
         self.decoder_mut().flush();
+        // SAFETY: plain field writes on the open decoder's context, between two segments. The
+        // best-effort timestamp heuristic starts afresh for each segment, as for a new stream.
+        unsafe {
+            let context = self.decoder_mut().as_mut_ptr();
+            (*context).pts_correction_num_faulty_pts = 0;
+            (*context).pts_correction_num_faulty_dts = 0;
+        }
 
         if state.decoded_frames == 0 {
             self.abort_renditions();
@@ -294,7 +314,11 @@ impl TranscodeSession {
     }
 
     fn decoder_mut(&mut self) -> &mut ffmpeg::decoder::Video {
-        &mut self.decoder.as_mut().expect("decoder is opened before packets are read").decoder
+        &mut self
+            .decoder
+            .as_mut()
+            .expect("decoder is opened before packets are read")
+            .decoder
     }
 
     /// Opens the decoder on first use or when the codec changes; true when it was rebuilt.
@@ -305,8 +329,8 @@ impl TranscodeSession {
         }
         let rebuilt = self.decoder.is_some();
         let mut hw = false;
-        let mut context =
-            codec::context::Context::from_parameters(params.clone()).map_err(|e| SegmentError::Decode(ff(e)))?;
+        let mut context = codec::context::Context::from_parameters(params.clone())
+            .map_err(|e| SegmentError::Decode(ff(e)))?;
         if let Device::Gpu(index) = self.plan.decode {
             match crate::hw::attach_cuda_decoder(&mut context, index) {
                 Ok(()) => hw = true,
@@ -362,8 +386,15 @@ impl TranscodeSession {
         }
     }
 
-    fn on_frame(&mut self, decoded: frame::Video, state: &mut SegmentState) -> Result<(), SegmentError> {
-        let raw = match decoded.timestamp().or(decoded.pts()) {
+    fn on_frame(
+        &mut self,
+        decoded: frame::Video,
+        state: &mut SegmentState,
+    ) -> Result<(), SegmentError> {
+        // The frame's own pts first: libavcodec's best-effort guess keeps faulty-timestamp counts
+        // for the life of the decoder, so one damaged segment would make it guess from DTS (and
+        // shift every later segment's frames) for the rest of the session.
+        let raw = match decoded.pts().or(decoded.timestamp()) {
             Some(pts) => pts,
             // No timestamp at all: continue the clock one frame on.
             None => match (&state.pending, self.last_pts) {
@@ -380,7 +411,10 @@ impl TranscodeSession {
                 if candidate <= last || candidate > expected + MAX_FORWARD_JUMP {
                     self.offset = expected - raw;
                     state.discontinuity = true;
-                    tracing::warn!(jump_ticks = candidate - expected, "timestamp discontinuity smoothed");
+                    tracing::warn!(
+                        jump_ticks = candidate - expected,
+                        "timestamp discontinuity smoothed"
+                    );
                 }
             }
         }
@@ -418,7 +452,10 @@ impl TranscodeSession {
     ) -> Result<(), SegmentError> {
         self.last_pts = Some(pts);
         for rendition in &self.renditions {
-            let inbox = rendition.inbox.as_ref().ok_or(SegmentError::SessionClosed)?;
+            let inbox = rendition
+                .inbox
+                .as_ref()
+                .ok_or(SegmentError::SessionClosed)?;
             inbox
                 .send(RenditionMsg::Frame {
                     frame: Arc::clone(&frame),
@@ -461,7 +498,10 @@ impl TranscodeSession {
                 packets: raw.into_iter().map(shift).collect(),
             })),
             (AudioMode::Transcoded, Some(_)) => {
-                let transcoder = self.audio.as_mut().expect("audio transcoder created for this mode");
+                let transcoder = self
+                    .audio
+                    .as_mut()
+                    .expect("audio transcoder created for this mode");
                 let mut packets = Vec::new();
                 for packet in raw {
                     packets.extend(transcoder.push(&shift(packet))?);
@@ -475,11 +515,17 @@ impl TranscodeSession {
         }
     }
 
-    fn finish_renditions(&mut self, audio: Option<AudioTrack>) -> Result<Vec<RenditionOutput>, SegmentError> {
+    fn finish_renditions(
+        &mut self,
+        audio: Option<AudioTrack>,
+    ) -> Result<Vec<RenditionOutput>, SegmentError> {
         let mut replies: Vec<Receiver<Result<RenditionOutput, SegmentError>>> = Vec::new();
         for rendition in &self.renditions {
             let (tx, rx) = mpsc::sync_channel(1);
-            let inbox = rendition.inbox.as_ref().ok_or(SegmentError::SessionClosed)?;
+            let inbox = rendition
+                .inbox
+                .as_ref()
+                .ok_or(SegmentError::SessionClosed)?;
             inbox
                 .send(RenditionMsg::Finish {
                     audio: audio.clone(),

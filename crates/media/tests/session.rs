@@ -36,7 +36,10 @@ fn segments_are_independent_aligned_and_continuous() {
         assert_eq!(output.decoded_frames, 50);
         assert_eq!(output.decoded_pixels, output.decoded_frames * 640 * 360);
         for r in &output.renditions {
-            assert_eq!(r.pixels, r.frames * u64::from(r.width) * u64::from(r.height));
+            assert_eq!(
+                r.pixels,
+                r.frames * u64::from(r.width) * u64::from(r.height)
+            );
             assert_eq!(r.frames, 50, "{}: fps passthrough", r.name);
         }
     }
@@ -47,10 +50,22 @@ fn segments_are_independent_aligned_and_continuous() {
         let mut previous_end: Option<i64> = None;
         for (seq, path) in files.segments.iter().enumerate() {
             // Each segment starts with an IDR and decodes on its own, every frame of it.
-            assert!(first_frame_is_idr(path, dir.path()), "{} segment {seq} does not start with an IDR", files.name);
+            assert!(
+                first_frame_is_idr(path, dir.path()),
+                "{} segment {seq} does not start with an IDR",
+                files.name
+            );
             assert_decodes_cleanly(path);
             let frames = video_frames(path);
-            assert_eq!(frames.len() as u64, outputs[seq].renditions.iter().find(|r| r.name == files.name).expect("rendition").frames);
+            assert_eq!(
+                frames.len() as u64,
+                outputs[seq]
+                    .renditions
+                    .iter()
+                    .find(|r| r.name == files.name)
+                    .expect("rendition")
+                    .frames
+            );
             assert!(frames[0].key && frames[0].pict_type == "I");
 
             let packets = packets(path, "v:0");
@@ -69,17 +84,33 @@ fn segments_are_independent_aligned_and_continuous() {
         // GOP honoured: a keyframe every second, no more, no less.
         let keys: Vec<i64> = keyframes.iter().copied().collect();
         assert_eq!(keys.len(), 6, "{}: keyframes at {keys:?}", profile.name);
-        assert!(keys.windows(2).all(|w| w[1] - w[0] == 90_000), "{}: keyframes at {keys:?}", profile.name);
+        assert!(
+            keys.windows(2).all(|w| w[1] - w[0] == 90_000),
+            "{}: keyframes at {keys:?}",
+            profile.name
+        );
         keyframes_by_rendition.push(keys);
     }
-    assert_eq!(keyframes_by_rendition[0], keyframes_by_rendition[1], "keyframes align across renditions");
+    assert_eq!(
+        keyframes_by_rendition[0], keyframes_by_rendition[1],
+        "keyframes align across renditions"
+    );
 }
 
 /// Frames a rendition at `fps` holds after transcoding `seconds` of a `source_rate` source.
-fn converted_frames(source_rate: &str, seconds: f64, gop: u32, fps: u32, fps_den: u32) -> (u64, Vec<i64>) {
+fn converted_frames(
+    source_rate: &str,
+    seconds: f64,
+    gop: u32,
+    fps: u32,
+    fps_den: u32,
+) -> (u64, Vec<i64>) {
     let dir = scratch();
     let source = dir.path().join("src.ts");
-    Synth::new(320, 180, source_rate, seconds).gop(gop).audio(None).write(&source);
+    Synth::new(320, 180, source_rate, seconds)
+        .gop(gop)
+        .audio(None)
+        .write(&source);
     let segments = segments_of(&source, 2.0);
     let rendition = Profile {
         fps,
@@ -91,10 +122,20 @@ fn converted_frames(source_rate: &str, seconds: f64, gop: u32, fps: u32, fps_den
     let files = write_renditions(dir.path(), &outputs);
     assert_decodes_cleanly(&files[0].whole);
     let reported: u64 = outputs.iter().map(|o| o.renditions[0].frames).sum();
-    let pts: Vec<i64> = video_frames(&files[0].whole).iter().filter_map(|f| f.pts).collect();
-    assert_eq!(pts.len() as u64, reported, "frames reported = frames decoded");
+    let pts: Vec<i64> = video_frames(&files[0].whole)
+        .iter()
+        .filter_map(|f| f.pts)
+        .collect();
+    assert_eq!(
+        pts.len() as u64,
+        reported,
+        "frames reported = frames decoded"
+    );
     for output in &outputs {
-        assert_eq!(output.renditions[0].frame_rate, (fps as i32, fps_den.max(1) as i32));
+        assert_eq!(
+            output.renditions[0].frame_rate,
+            (fps as i32, fps_den.max(1) as i32)
+        );
     }
     (reported, pts)
 }
@@ -103,22 +144,34 @@ fn converted_frames(source_rate: &str, seconds: f64, gop: u32, fps: u32, fps_den
 fn frame_rate_25_to_30() {
     let (frames, pts) = converted_frames("25", 4.0, 50, 30, 0);
     assert_eq!(frames, 120);
-    assert!(pts.windows(2).all(|w| w[1] - w[0] == 3000), "30 fps steps: {pts:?}");
+    assert!(
+        pts.windows(2).all(|w| w[1] - w[0] == 3000),
+        "30 fps steps: {pts:?}"
+    );
 }
 
 #[test]
 fn frame_rate_25_to_ntsc_30() {
     let (frames, pts) = converted_frames("25", 4.0, 50, 30000, 1001);
     let expected = 4.0 * 30000.0 / 1001.0;
-    assert!((frames as f64 - expected).abs() <= 1.0, "{frames} frames for {expected:.2}");
-    assert!(pts.windows(2).all(|w| w[1] - w[0] == 3003), "29.97 fps steps: {pts:?}");
+    assert!(
+        (frames as f64 - expected).abs() <= 1.0,
+        "{frames} frames for {expected:.2}"
+    );
+    assert!(
+        pts.windows(2).all(|w| w[1] - w[0] == 3003),
+        "29.97 fps steps: {pts:?}"
+    );
 }
 
 #[test]
 fn frame_rate_60_to_30() {
     let (frames, pts) = converted_frames("60", 4.0, 120, 30, 1);
     assert_eq!(frames, 120);
-    assert!(pts.windows(2).all(|w| w[1] - w[0] == 3000), "30 fps steps: {pts:?}");
+    assert!(
+        pts.windows(2).all(|w| w[1] - w[0] == 3000),
+        "30 fps steps: {pts:?}"
+    );
 }
 
 #[test]
@@ -173,7 +226,10 @@ fn mp4_renditions_play_with_audio() {
         let path = dir.path().join(format!("{seq}.mp4"));
         std::fs::write(&path, &rendition.data).expect("write");
         let video = video_stream(&path);
-        assert_eq!((video.codec_name.as_str(), video.width, video.height), ("h264", 256, 144));
+        assert_eq!(
+            (video.codec_name.as_str(), video.width, video.height),
+            ("h264", 256, 144)
+        );
         let audio = audio_stream(&path).expect("mp4 rendition has audio");
         assert_eq!(audio.codec_name, "aac");
         assert!(audio.duration.expect("audio duration") > 1.8);
@@ -199,9 +255,19 @@ fn lower_crf_gives_larger_output() {
     let files = write_renditions(dir.path(), &outputs);
     let fine = video_bitrate(&files[0].whole, 2.0);
     let coarse = video_bitrate(&files[1].whole, 2.0);
-    println!("crf 18: {:.0} kbps, crf 35: {:.0} kbps", fine / 1000.0, coarse / 1000.0);
-    assert!(fine > 2.0 * coarse, "crf 18 ({fine:.0} bps) is not clearly larger than crf 35 ({coarse:.0} bps)");
+    println!(
+        "crf 18: {:.0} kbps, crf 35: {:.0} kbps",
+        fine / 1000.0,
+        coarse / 1000.0
+    );
+    assert!(
+        fine > 2.0 * coarse,
+        "crf 18 ({fine:.0} bps) is not clearly larger than crf 35 ({coarse:.0} bps)"
+    );
     let fine_ssim = ssim(&files[0].whole, &source, 320, 180);
     let coarse_ssim = ssim(&files[1].whole, &source, 320, 180);
-    assert!(fine_ssim > coarse_ssim, "crf 18 ssim {fine_ssim} <= crf 35 ssim {coarse_ssim}");
+    assert!(
+        fine_ssim > coarse_ssim,
+        "crf 18 ssim {fine_ssim} <= crf 35 ssim {coarse_ssim}"
+    );
 }

@@ -12,7 +12,11 @@ use crate::config::LivefarmConfig;
 use crate::{bench, transcode};
 
 #[derive(Debug, Parser)]
-#[command(name = "livefarm", version, about = "Livepeer-compatible live video transcoding farm")]
+#[command(
+    name = "livefarm",
+    version,
+    about = "Livepeer-compatible live video transcoding farm"
+)]
 pub struct Cli {
     /// Configuration file (TOML); see `--dump-config` for every key.
     #[arg(long, global = true, env = "LIVEFARM_CONFIG")]
@@ -68,7 +72,9 @@ pub struct TranscodeArgs {
 
 /// Loads the layered configuration; a bad key or value is a usage error (exit 64).
 pub fn load_config(cli: &Cli) -> Result<LivefarmConfig> {
-    let mut options = LoadOptions::new().ignore_env("LIVEFARM_LOG_FORMAT").overrides(cli.overrides.iter().cloned());
+    let mut options = LoadOptions::new()
+        .ignore_env("LIVEFARM_LOG_FORMAT")
+        .overrides(cli.overrides.iter().cloned());
     if let Some(path) = &cli.config {
         options = options.file(path);
     }

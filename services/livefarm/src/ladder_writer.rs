@@ -60,7 +60,14 @@ impl LadderWriter {
     }
 
     /// Stores segment `seq` of track `index`.
-    pub fn add_segment(&mut self, index: usize, seq: u64, data: &[u8], duration: f64, meta: TrackMeta) -> Result<()> {
+    pub fn add_segment(
+        &mut self,
+        index: usize,
+        seq: u64,
+        data: &[u8],
+        duration: f64,
+        meta: TrackMeta,
+    ) -> Result<()> {
         let track = &mut self.tracks[index];
         let file = format!("{seq:05}.ts");
         let path = track.dir.join(&file);
@@ -81,7 +88,11 @@ impl LadderWriter {
         let mut variants = Vec::new();
         for track in &self.tracks {
             let playlist = MediaPlaylist {
-                playlist_type: Some(if ended { PlaylistType::Vod } else { PlaylistType::Event }),
+                playlist_type: Some(if ended {
+                    PlaylistType::Vod
+                } else {
+                    PlaylistType::Event
+                }),
                 ended,
                 segments: track.segments.clone(),
                 ..MediaPlaylist::default()
@@ -105,7 +116,7 @@ impl LadderWriter {
             }
         }
         // Highest quality first, as players pick the first entry to start with.
-        variants.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+        variants.sort_by_key(|v| std::cmp::Reverse(v.bandwidth));
         write_atomically(&self.master_path(), &MasterPlaylist { variants }.render())
     }
 }

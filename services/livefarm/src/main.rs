@@ -12,6 +12,7 @@ mod ladder_writer;
 mod transcode;
 
 fn main() -> ExitCode {
+    livefarm::tune_allocator();
     let cli = cli::Cli::parse();
     let config = match cli::load_config(&cli) {
         Ok(config) => config,

@@ -8,9 +8,10 @@ use livefarm::UsageError;
 use livefarm_media::accel::parse_gpu_list;
 use livefarm_media::segmenter::Segmenter;
 use livefarm_media::{
-    AccelChoice, EncoderSettings, GpuInventory, GpuPool, InputFormat, SegmentInput, SessionConfig, TranscodeSession,
+    AccelChoice, EncoderSettings, GpuInventory, GpuPool, InputFormat, SegmentInput, SessionConfig,
+    TranscodeSession,
 };
-use livefarm_profiles::{parse_profiles_arg, studio_default_ladder};
+use livefarm_profiles::{parse_profiles_arg, studio_default_ladder, Format};
 
 use crate::cli::TranscodeArgs;
 use crate::config::MediaConfig;
@@ -38,20 +39,40 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
     };
     let segment_duration = args.segment_duration.unwrap_or(media.segment_duration);
     if !(0.5..=60.0).contains(&segment_duration) {
-        return Err(usage("--segment-duration must be between 0.5 and 60 seconds"));
+        return Err(usage(
+            "--segment-duration must be between 0.5 and 60 seconds",
+        ));
     }
     if !args.input.is_file() {
-        return Err(usage(format!("input file {} does not exist", args.input.display())));
+        return Err(usage(format!(
+            "input file {} does not exist",
+            args.input.display()
+        )));
+    }
+    if let Some(mp4) = profiles.iter().find(|p| p.format == Format::Mp4) {
+        return Err(usage(format!(
+            "profile {} asks for MP4 output, but an HLS ladder is written as MPEG-TS segments; remove its format field",
+            mp4.name
+        )));
     }
     let inventory = GpuInventory::detect().restrict(&gpus);
-    let pool = GpuPool::new(accel, inventory, media.max_sessions_per_gpu, profiles.len() as u32)?;
+    let pool = GpuPool::new(
+        accel,
+        inventory,
+        media.max_sessions_per_gpu,
+        profiles.len() as u32,
+    )
+    .map_err(|e| usage(format!("--accel {accel}: {e}")))?;
     let lease = pool.acquire()?;
     tracing::info!(plan = %lease.plan, "accelerator plan");
 
     let mut segmenter = Segmenter::open_file(&args.input, segment_duration)?;
     let info = segmenter.info().clone();
     let settings = EncoderSettings {
-        x264_preset: args.x264_preset.clone().unwrap_or_else(|| media.x264_preset.clone()),
+        x264_preset: args
+            .x264_preset
+            .clone()
+            .unwrap_or_else(|| media.x264_preset.clone()),
         nvenc_preset: media.nvenc_preset.clone(),
         ..EncoderSettings::default()
     };
@@ -85,7 +106,11 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
     while let Some(segment) = segmenter.next_segment() {
         let segment = segment.context("reading the input")?;
         if segment.too_long {
-            tracing::warn!(seq = segment.seq, duration = segment.duration, "source keyframes are too far apart; segment is longer than 3x the target");
+            tracing::warn!(
+                seq = segment.seq,
+                duration = segment.duration,
+                "source keyframes are too far apart; segment is longer than 3x the target"
+            );
         }
         if with_source {
             writer.add_segment(
@@ -97,7 +122,10 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
                     width: info.width,
                     height: info.height,
                     frame_rate: source_rate,
-                    codecs: info.codecs.clone().unwrap_or_else(|| "avc1.640028".to_string()),
+                    codecs: info
+                        .codecs
+                        .clone()
+                        .unwrap_or_else(|| "avc1.640028".to_string()),
                 },
             )?;
         }
@@ -117,7 +145,8 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
                         TrackMeta {
                             width: rendition.width,
                             height: rendition.height,
-                            frame_rate: f64::from(rendition.frame_rate.0) / f64::from(rendition.frame_rate.1.max(1)),
+                            frame_rate: f64::from(rendition.frame_rate.0)
+                                / f64::from(rendition.frame_rate.1.max(1)),
                             codecs: rendition.codecs.clone(),
                         },
                     )?;
@@ -126,7 +155,9 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
             }
             Err(error) => {
                 failed += 1;
-                progress.suspend(|| tracing::warn!(seq = segment.seq, %error, "segment failed; skipped"));
+                progress.suspend(
+                    || tracing::warn!(seq = segment.seq, %error, "segment failed; skipped"),
+                );
             }
         }
         media_seconds += segment.duration;
@@ -146,7 +177,11 @@ pub fn run(args: TranscodeArgs, media: &MediaConfig) -> Result<()> {
         profiles.len(),
         wall,
         media_seconds / wall.max(1e-9),
-        if failed > 0 { format!(", {failed} segments failed") } else { String::new() }
+        if failed > 0 {
+            format!(", {failed} segments failed")
+        } else {
+            String::new()
+        }
     );
     println!("master playlist: {}", writer.master_path().display());
     println!("play it with:    ffplay {}", writer.master_path().display());

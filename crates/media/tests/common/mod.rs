@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use livefarm_media::segmenter::Segmenter;
-use livefarm_media::{EncoderSettings, InputFormat, SegmentInput, SegmentOutput, SessionConfig, TranscodeSession};
+use livefarm_media::{
+    EncoderSettings, InputFormat, SegmentInput, SegmentOutput, SessionConfig, TranscodeSession,
+};
 use livefarm_profiles::Profile;
 use serde_json::Value;
 
@@ -62,7 +64,17 @@ pub fn decode_errors(path: &Path) -> String {
     let path_str = path.to_str().expect("utf-8 temp path");
     let out = run_tool(
         "ffmpeg",
-        &["-hide_banner", "-nostdin", "-v", "error", "-i", path_str, "-f", "null", "-"],
+        &[
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            path_str,
+            "-f",
+            "null",
+            "-",
+        ],
     );
     let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
@@ -73,7 +85,11 @@ pub fn decode_errors(path: &Path) -> String {
 
 pub fn assert_decodes_cleanly(path: &Path) {
     let errors = decode_errors(path);
-    assert!(errors.trim().is_empty(), "{} does not decode cleanly:\n{errors}", path.display());
+    assert!(
+        errors.trim().is_empty(),
+        "{} does not decode cleanly:\n{errors}",
+        path.display()
+    );
 }
 
 fn int(v: &Value, key: &str) -> Option<i64> {
@@ -200,7 +216,12 @@ pub struct PacketInfo {
 pub fn packets(path: &Path, selector: &str) -> Vec<PacketInfo> {
     let json = ffprobe_json(
         path,
-        &["-select_streams", selector, "-show_entries", "packet=pts,dts,duration,size,flags"],
+        &[
+            "-select_streams",
+            selector,
+            "-show_entries",
+            "packet=pts,dts,duration,size,flags",
+        ],
     );
     json["packets"]
         .as_array()
@@ -322,7 +343,14 @@ impl Synth {
             rate: rate.to_string(),
             seconds,
             gop: fps.round().max(1.0) as u32,
-            video: strings(&["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]),
+            video: strings(&[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ]),
             audio: Some(strings(&["-c:a", "aac", "-b:a", "64k"])),
             muxer: "mpegts".to_string(),
             extra: Vec::new(),
@@ -360,19 +388,33 @@ impl Synth {
             "testsrc2=size={}x{}:rate={}:duration={}",
             self.width, self.height, self.rate, self.seconds
         );
-        let audio_src = format!("sine=frequency=440:sample_rate=48000:duration={}", self.seconds);
+        let audio_src = format!(
+            "sine=frequency=440:sample_rate=48000:duration={}",
+            self.seconds
+        );
         let gop = self.gop.to_string();
         let mut args: Vec<String> = strings(&["-f", "lavfi", "-i", &video_src]);
         if self.audio.is_some() {
             args.extend(strings(&["-f", "lavfi", "-i", &audio_src]));
         }
         args.extend(self.video.iter().cloned());
-        args.extend(strings(&["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]));
+        args.extend(strings(&[
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
+        ]));
         if let Some(audio) = &self.audio {
             args.extend(audio.iter().cloned());
         }
         args.extend(self.extra.iter().cloned());
-        args.extend(strings(&["-f", &self.muxer, path.to_str().expect("utf-8 path")]));
+        args.extend(strings(&[
+            "-f",
+            &self.muxer,
+            path.to_str().expect("utf-8 path"),
+        ]));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         ffmpeg(&refs);
         Bytes::from(std::fs::read(path).expect("synthetic clip written"))
@@ -385,7 +427,9 @@ fn strings(args: &[&str]) -> Vec<String> {
 
 pub fn parse_rate(rate: &str) -> f64 {
     match rate.split_once('/') {
-        Some((n, d)) => n.parse::<f64>().expect("rate numerator") / d.parse::<f64>().expect("rate denominator"),
+        Some((n, d)) => {
+            n.parse::<f64>().expect("rate numerator") / d.parse::<f64>().expect("rate denominator")
+        }
         None => rate.parse().expect("rate"),
     }
 }
@@ -480,9 +524,16 @@ pub fn video_bitrate(path: &Path, seconds: f64) -> f64 {
     total as f64 * 8.0 / seconds
 }
 
+/// A scratch directory, kept (and its path printed) when `LIVEFARM_KEEP_TEST_FILES` is set.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new()
+    let keep = std::env::var_os("LIVEFARM_KEEP_TEST_FILES").is_some();
+    let dir = tempfile::Builder::new()
         .prefix("livefarm-media-test-")
+        .disable_cleanup(keep)
         .tempdir()
-        .expect("temp dir")
+        .expect("temp dir");
+    if keep {
+        eprintln!("test files kept in {}", dir.path().display());
+    }
+    dir
 }

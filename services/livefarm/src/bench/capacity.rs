@@ -93,6 +93,7 @@ fn capacity_of(steps: &[Step]) -> usize {
 
 pub fn run(args: CapacityArgs) -> Result<()> {
     let started = Instant::now();
+    let machine = Machine::detect();
     validate_preset(&args.preset)?;
     if !(2.0..=120.0).contains(&args.duration) {
         return Err(usage("--duration must be between 2 and 120 seconds"));
@@ -103,7 +104,8 @@ pub fn run(args: CapacityArgs) -> Result<()> {
     if !(args.threshold > 0.0 && args.threshold <= 10.0) {
         return Err(usage("--threshold must be in (0, 10]"));
     }
-    let (width, height) = ffmpeg::parse_resolution(&args.resolution).map_err(|e| usage(format!("--resolution: {e}")))?;
+    let (width, height) = ffmpeg::parse_resolution(&args.resolution)
+        .map_err(|e| usage(format!("--resolution: {e}")))?;
     livefarm_media::init()?;
     let work = WorkDir::new(args.keep.as_deref())?;
     tracing::info!(dir = %work.path().display(), width, height, duration = args.duration, "making the test source");
@@ -114,7 +116,10 @@ pub fn run(args: CapacityArgs) -> Result<()> {
         .map(|p| Rendition::of(p, width, height))
         .collect::<Result<Vec<_>>>()?;
     let continuous_outputs = |dir: &Path| -> Vec<PathBuf> {
-        renditions.iter().map(|r| dir.join(format!("{}.ts", r.name))).collect()
+        renditions
+            .iter()
+            .map(|r| dir.join(format!("{}.ts", r.name)))
+            .collect()
     };
 
     let (mut lf_steps, mut ff_steps, mut failures) = (Vec::new(), Vec::new(), Vec::new());
@@ -126,19 +131,52 @@ pub fn run(args: CapacityArgs) -> Result<()> {
         if lf_on {
             let dir = work.path().join(format!("livefarm-n{n}"));
             let wall = run_livefarm(n, &source, &profiles, &args.preset, &dir)?;
-            failures.extend(check_stream0(&dir, &source, &renditions, "livefarm", n, true)?);
+            failures.extend(check_stream0(
+                &dir,
+                &source,
+                &renditions,
+                "livefarm",
+                n,
+                true,
+            )?);
             let step = step(n, wall, source.duration, args.threshold);
-            tracing::info!(streams = n, wall_s = wall, ratio = step.ratio, pass = step.pass, "livefarm");
+            tracing::info!(
+                streams = n,
+                wall_s = wall,
+                ratio = step.ratio,
+                pass = step.pass,
+                "livefarm"
+            );
             lf_on = step.pass;
             lf_steps.push(step);
             cleanup(&args, &dir);
         }
         if ff_on {
             let dir = work.path().join(format!("ffmpeg-n{n}"));
-            let wall = run_ffmpeg(n, &source, &renditions, &args.preset, &dir, &continuous_outputs)?;
-            failures.extend(check_stream0(&dir, &source, &renditions, "ffmpeg", n, false)?);
+            let wall = run_ffmpeg(
+                n,
+                &source,
+                &renditions,
+                &args.preset,
+                &dir,
+                &continuous_outputs,
+            )?;
+            failures.extend(check_stream0(
+                &dir,
+                &source,
+                &renditions,
+                "ffmpeg",
+                n,
+                false,
+            )?);
             let step = step(n, wall, source.duration, args.threshold);
-            tracing::info!(streams = n, wall_s = wall, ratio = step.ratio, pass = step.pass, "ffmpeg");
+            tracing::info!(
+                streams = n,
+                wall_s = wall,
+                ratio = step.ratio,
+                pass = step.pass,
+                "ffmpeg"
+            );
             ff_on = step.pass;
             ff_steps.push(step);
             cleanup(&args, &dir);
@@ -155,7 +193,7 @@ pub fn run(args: CapacityArgs) -> Result<()> {
     let (livefarm, ffmpeg_side) = (side(lf_steps), side(ff_steps));
     let report = CapacityReport {
         bench: "capacity",
-        machine: Machine::detect(),
+        machine,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         resolution: format!("{width}x{height}"),
         duration_s: source.duration,
@@ -217,7 +255,13 @@ fn cleanup(args: &CapacityArgs, dir: &Path) {
 }
 
 /// N sessions on N threads; returns the wall time until the last stream finished.
-fn run_livefarm(n: usize, source: &Source, profiles: &[Profile], preset: &str, dir: &Path) -> Result<f64> {
+fn run_livefarm(
+    n: usize,
+    source: &Source,
+    profiles: &[Profile],
+    preset: &str,
+    dir: &Path,
+) -> Result<f64> {
     let dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("stream{i}"))).collect();
     for d in &dirs {
         std::fs::create_dir_all(d)?;
@@ -226,11 +270,18 @@ fn run_livefarm(n: usize, source: &Source, profiles: &[Profile], preset: &str, d
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = dirs
             .iter()
-            .map(|d| scope.spawn(move || transcode_stream(&source.segments, profiles, preset, d).map(|_| ())))
+            .map(|d| {
+                scope.spawn(move || {
+                    transcode_stream(&source.segments, profiles, preset, d).map(|_| ())
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a stream thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a stream thread panicked")))
+            })
             .collect()
     });
     let wall = t0.elapsed().as_secs_f64();
@@ -296,7 +347,8 @@ fn check_stream0(
             }
         })
         .collect();
-    let (_, probes) = check_outputs(&files, renditions, &stream).with_context(|| format!("checking {side} n={n}"))?;
+    let (_, probes) = check_outputs(&files, renditions, &stream)
+        .with_context(|| format!("checking {side} n={n}"))?;
     let keyframes = source.segments.len() as u64;
     Ok(renditions
         .iter()
@@ -316,9 +368,17 @@ fn print_table(report: &CapacityReport) {
         "capacity bench: {} source, {:.0} s ({} segments) per stream -> Studio ladder (x264 {}), {} cores, pass if wall/content <= {}",
         report.resolution, report.duration_s, report.segments, report.x264.preset, report.cores, report.threshold
     );
-    let mut table = Table::new(&["streams", "livefarm wall s", "livefarm ratio", "ffmpeg wall s", "ffmpeg ratio"]);
+    let mut table = Table::new(&[
+        "streams",
+        "livefarm wall s",
+        "livefarm ratio",
+        "ffmpeg wall s",
+        "ffmpeg ratio",
+    ]);
     let rows = report.livefarm.steps.len().max(report.ffmpeg.steps.len());
-    let cell = |steps: &[Step], i: usize, f: fn(&Step) -> String| steps.get(i).map_or_else(|| "-".to_string(), f);
+    let cell = |steps: &[Step], i: usize, f: fn(&Step) -> String| {
+        steps.get(i).map_or_else(|| "-".to_string(), f)
+    };
     for i in 0..rows {
         let n = report
             .livefarm
@@ -329,17 +389,38 @@ fn print_table(report: &CapacityReport) {
         table.row(vec![
             n.to_string(),
             cell(&report.livefarm.steps, i, |s| format!("{:.2}", s.wall_s)),
-            cell(&report.livefarm.steps, i, |s| format!("{:.3}{}", s.ratio, if s.pass { "" } else { " (fail)" })),
+            cell(&report.livefarm.steps, i, |s| {
+                format!("{:.3}{}", s.ratio, if s.pass { "" } else { " (fail)" })
+            }),
             cell(&report.ffmpeg.steps, i, |s| format!("{:.2}", s.wall_s)),
-            cell(&report.ffmpeg.steps, i, |s| format!("{:.3}{}", s.ratio, if s.pass { "" } else { " (fail)" })),
+            cell(&report.ffmpeg.steps, i, |s| {
+                format!("{:.3}{}", s.ratio, if s.pass { "" } else { " (fail)" })
+            }),
         ]);
     }
     table.print();
     println!();
-    let capped = |s: &SideCapacity| if s.capped { " (capped by --max-streams)" } else { "" };
-    println!("livefarm capacity:         {}{}", report.livefarm.capacity, capped(&report.livefarm));
-    println!("ffmpeg capacity:           {}{}", report.ffmpeg.capacity, capped(&report.ffmpeg));
-    println!("ratio_capacity_vs_ffmpeg:  {}", fmt_opt(report.ratio_capacity_vs_ffmpeg));
+    let capped = |s: &SideCapacity| {
+        if s.capped {
+            " (capped by --max-streams)"
+        } else {
+            ""
+        }
+    };
+    println!(
+        "livefarm capacity:         {}{}",
+        report.livefarm.capacity,
+        capped(&report.livefarm)
+    );
+    println!(
+        "ffmpeg capacity:           {}{}",
+        report.ffmpeg.capacity,
+        capped(&report.ffmpeg)
+    );
+    println!(
+        "ratio_capacity_vs_ffmpeg:  {}",
+        fmt_opt(report.ratio_capacity_vs_ffmpeg)
+    );
     println!(
         "sanity:                    {}",
         if report.sanity_ok {

@@ -53,7 +53,8 @@ pub fn transcode_stream(
             .with_context(|| format!("livefarm failed on segment {seq}"))?;
         for (index, rendition) in output.renditions.iter().enumerate() {
             let path = segment_path(out, &rendition.name, seq);
-            std::fs::write(&path, &rendition.data).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &rendition.data)
+                .with_context(|| format!("writing {}", path.display()))?;
             if let (Some(list), Some(count)) = (files.get_mut(index), frames.get_mut(index)) {
                 list.push(path);
                 *count += rendition.frames;

@@ -37,8 +37,6 @@ pub const X264_PRESETS: [&str; 10] = [
 #[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
-    pub width: u32,
-    pub height: u32,
     pub duration: f64,
     pub segments: Vec<SegmentFile>,
     /// Video packets in the source (ffprobe), what every rendition must contain.
@@ -70,7 +68,10 @@ pub struct Rendition {
 impl Rendition {
     /// The rendition of `profile` for a `src_w x src_h` source, sized exactly as the engine sizes it.
     pub fn of(profile: &Profile, src_w: u32, src_h: u32) -> Result<Self> {
-        if profile.quality > 0 || profile.frame_rate().is_some() || !matches!(profile.gop, Gop::Default) {
+        if profile.quality > 0
+            || profile.frame_rate().is_some()
+            || !matches!(profile.gop, Gop::Default)
+        {
             bail!(
                 "profile {} uses crf, a fixed frame rate or a gop; the ffmpeg baseline only mirrors bitrate ladders at the source rate",
                 profile.name
@@ -127,7 +128,11 @@ pub fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
-    let parse = |v: &str| v.trim().parse::<u32>().map_err(|_| format!("{text:?} is not WIDTHxHEIGHT"));
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{text:?} is not WIDTHxHEIGHT"))
+    };
     let (w, h) = (parse(w)?, parse(h)?);
     for v in [w, h] {
         if !(64..=7680).contains(&v) || v % 2 != 0 {
@@ -165,14 +170,42 @@ fn strings(items: &[&str]) -> Vec<String> {
 pub fn source_args(width: u32, height: u32, duration: f64, out: &Path) -> Vec<String> {
     let gop = (SOURCE_FPS * SEGMENT_SECONDS).to_string();
     // Bitrate in proportion to 6 Mbps at 1080p, so smaller sources stay as hard to decode.
-    let bitrate = ((6_000_000u64 * u64::from(width) * u64::from(height)) / (1920 * 1080)).max(500_000);
-    let mut args = strings(&["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"]);
+    let bitrate =
+        ((6_000_000u64 * u64::from(width) * u64::from(height)) / (1920 * 1080)).max(500_000);
+    let mut args = strings(&[
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ]);
     args.push(format!("testsrc2=size={width}x{height}:rate={SOURCE_FPS}"));
-    args.extend(strings(&["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t"]));
+    args.extend(strings(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+    ]));
     args.push(format!("{duration}"));
     // Temporal noise keeps the picture from being trivially compressible.
-    args.extend(strings(&["-vf", "noise=alls=8:allf=t", "-pix_fmt", "yuv420p"]));
-    args.extend(strings(&["-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast"]));
+    args.extend(strings(&[
+        "-vf",
+        "noise=alls=8:allf=t",
+        "-pix_fmt",
+        "yuv420p",
+    ]));
+    args.extend(strings(&[
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-preset",
+        "veryfast",
+    ]));
     args.extend([
         "-b:v".to_string(),
         bitrate.to_string(),
@@ -185,7 +218,18 @@ pub fn source_args(width: u32, height: u32, duration: f64, out: &Path) -> Vec<St
         "-keyint_min".to_string(),
         gop,
     ]);
-    args.extend(strings(&["-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "mpegts"]));
+    args.extend(strings(&[
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-f",
+        "mpegts",
+    ]));
     args.push(out.display().to_string());
     args
 }
@@ -194,9 +238,22 @@ pub fn source_args(width: u32, height: u32, duration: f64, out: &Path) -> Vec<St
 pub fn segment_args(source: &Path, pattern: &Path) -> Vec<String> {
     let mut args = strings(&["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"]);
     args.push(source.display().to_string());
-    args.extend(strings(&["-map", "0", "-c", "copy", "-f", "segment", "-segment_time"]));
+    args.extend(strings(&[
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-f",
+        "segment",
+        "-segment_time",
+    ]));
     args.push(SEGMENT_SECONDS.to_string());
-    args.extend(strings(&["-segment_format", "mpegts", "-reset_timestamps", "0"]));
+    args.extend(strings(&[
+        "-segment_format",
+        "mpegts",
+        "-reset_timestamps",
+        "0",
+    ]));
     args.push(pattern.display().to_string());
     args
 }
@@ -221,7 +278,8 @@ pub fn prepare_source(dir: &Path, width: u32, height: u32, duration: f64) -> Res
     let segments = paths
         .into_iter()
         .map(|path| {
-            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let data =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             Ok(SegmentFile {
                 path,
                 data: Bytes::from(data),
@@ -231,8 +289,6 @@ pub fn prepare_source(dir: &Path, width: u32, height: u32, duration: f64) -> Res
     let probe = probe_video(&path)?;
     Ok(Source {
         path,
-        width,
-        height,
         duration,
         segments,
         video_frames: probe.frames,
@@ -274,7 +330,10 @@ pub fn filter_graph(renditions: &[Rendition]) -> String {
         graph.push_str(&format!("[s{i}]"));
     }
     for (i, r) in renditions.iter().enumerate() {
-        graph.push_str(&format!(";[s{i}]scale={}:{}:flags=bicubic[v{i}]", r.width, r.height));
+        graph.push_str(&format!(
+            ";[s{i}]scale={}:{}:flags=bicubic[v{i}]",
+            r.width, r.height
+        ));
     }
     graph
 }
@@ -299,7 +358,12 @@ pub fn ladder_args(
     args.push("-filter_complex".to_string());
     args.push(filter_graph(renditions));
     for (i, (rendition, out)) in renditions.iter().zip(outputs).enumerate() {
-        args.extend(["-map".to_string(), format!("[v{i}]"), "-map".to_string(), "0:a?".to_string()]);
+        args.extend([
+            "-map".to_string(),
+            format!("[v{i}]"),
+            "-map".to_string(),
+            "0:a?".to_string(),
+        ]);
         args.extend(x264_args(rendition, preset));
         if force_keys {
             args.push("-force_key_frames".to_string());
@@ -354,7 +418,12 @@ pub struct VideoProbe {
 pub fn probe_video(path: &Path) -> Result<VideoProbe> {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets:packet=flags", "-of", "json"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_packets:packet=flags",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -366,7 +435,8 @@ pub fn probe_video(path: &Path) -> Result<VideoProbe> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    parse_probe(&output.stdout).with_context(|| format!("reading ffprobe's answer for {}", path.display()))
+    parse_probe(&output.stdout)
+        .with_context(|| format!("reading ffprobe's answer for {}", path.display()))
 }
 
 fn parse_probe(json: &[u8]) -> Result<VideoProbe> {
@@ -418,8 +488,14 @@ mod tests {
     #[test]
     fn filter_graph_splits_once_per_rendition() {
         let graph = filter_graph(&ladder());
-        assert!(graph.starts_with("[0:v]split=4[s0][s1][s2][s3];"), "{graph}");
-        assert!(graph.contains("[s3]scale=1280:720:flags=bicubic[v3]"), "{graph}");
+        assert!(
+            graph.starts_with("[0:v]split=4[s0][s1][s2][s3];"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("[s3]scale=1280:720:flags=bicubic[v3]"),
+            "{graph}"
+        );
         assert_eq!(graph.matches("scale=").count(), 4);
     }
 
@@ -427,7 +503,14 @@ mod tests {
     fn every_output_gets_the_engine_rate_control() {
         let renditions = ladder();
         let outs: Vec<PathBuf> = (0..4).map(|i| PathBuf::from(format!("o{i}.ts"))).collect();
-        let args = ladder_args(Path::new("in.ts"), &renditions, "veryfast", &outs, true, false);
+        let args = ladder_args(
+            Path::new("in.ts"),
+            &renditions,
+            "veryfast",
+            &outs,
+            true,
+            false,
+        );
         let line = args.join(" ");
         for r in &renditions {
             let expect = format!(
@@ -439,7 +522,11 @@ mod tests {
         }
         assert_eq!(line.matches("-sc_threshold 0 -forced-idr 1").count(), 4);
         assert_eq!(line.matches("-preset veryfast").count(), 4);
-        assert_eq!(line.matches("-force_key_frames expr:gte(t,n_forced*2)").count(), 4);
+        assert_eq!(
+            line.matches("-force_key_frames expr:gte(t,n_forced*2)")
+                .count(),
+            4
+        );
         assert_eq!(line.matches("-c:a copy").count(), 4);
         assert!(!line.contains("-copyts"));
         // Outputs follow their renditions.

@@ -46,7 +46,11 @@ enum Side {
 }
 
 impl Side {
-    const ALL: [Side; 3] = [Side::Livefarm, Side::FfmpegPerSegment, Side::FfmpegContinuous];
+    const ALL: [Side; 3] = [
+        Side::Livefarm,
+        Side::FfmpegPerSegment,
+        Side::FfmpegContinuous,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -146,6 +150,7 @@ struct LadderReport {
 
 pub fn run(args: LadderArgs) -> Result<()> {
     let started = Instant::now();
+    let machine = Machine::detect();
     validate_preset(&args.preset)?;
     if !(2.0..=600.0).contains(&args.duration) {
         return Err(usage("--duration must be between 2 and 600 seconds"));
@@ -153,7 +158,8 @@ pub fn run(args: LadderArgs) -> Result<()> {
     if !(1..=50).contains(&args.runs) {
         return Err(usage("--runs must be between 1 and 50"));
     }
-    let (width, height) = ffmpeg::parse_resolution(&args.resolution).map_err(|e| usage(format!("--resolution: {e}")))?;
+    let (width, height) = ffmpeg::parse_resolution(&args.resolution)
+        .map_err(|e| usage(format!("--resolution: {e}")))?;
     livefarm_media::init()?;
     let work = WorkDir::new(args.keep.as_deref())?;
     tracing::info!(dir = %work.path().display(), width, height, duration = args.duration, "making the test source");
@@ -163,7 +169,11 @@ pub fn run(args: LadderArgs) -> Result<()> {
         .iter()
         .map(|p| Rendition::of(p, width, height))
         .collect::<Result<Vec<_>>>()?;
-    tracing::info!(segments = source.segments.len(), frames = source.video_frames, "source ready");
+    tracing::info!(
+        segments = source.segments.len(),
+        frames = source.video_frames,
+        "source ready"
+    );
 
     let mut samples: Vec<Vec<Sample>> = Side::ALL.iter().map(|_| Vec::new()).collect();
     for run in 0..args.runs {
@@ -171,7 +181,13 @@ pub fn run(args: LadderArgs) -> Result<()> {
             let out = work.path().join(format!("run{run}")).join(side.dir_name());
             std::fs::create_dir_all(&out)?;
             let sample = measure_side(side, &source, &profiles, &renditions, &args.preset, &out)?;
-            tracing::info!(run, side = side.dir_name(), wall_s = sample.wall, cpu_s = sample.cpu, "measured");
+            tracing::info!(
+                run,
+                side = side.dir_name(),
+                wall_s = sample.wall,
+                cpu_s = sample.cpu,
+                "measured"
+            );
             samples[i].push(sample);
             if args.keep.is_none() {
                 // Outputs are checked already; free the disk for the next run.
@@ -241,7 +257,7 @@ pub fn run(args: LadderArgs) -> Result<()> {
     let report = LadderReport {
         bench: "ladder",
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        machine: Machine::detect(),
+        machine,
         source: SourceReport {
             width,
             height,
@@ -250,7 +266,10 @@ pub fn run(args: LadderArgs) -> Result<()> {
             segments: source.segments.len(),
             segment_s: ffmpeg::SEGMENT_SECONDS,
             video_frames: source.video_frames,
-            path: args.keep.as_ref().map(|_| source.path.display().to_string()),
+            path: args
+                .keep
+                .as_ref()
+                .map(|_| source.path.display().to_string()),
         },
         x264: ffmpeg::x264_report(&args.preset),
         runs: args.runs,
@@ -270,11 +289,25 @@ pub fn run(args: LadderArgs) -> Result<()> {
             source: source.commands.clone(),
             per_segment: ffmpeg::shell_line(
                 "ffmpeg",
-                &ffmpeg::ladder_args(first_segment, &renditions, &args.preset, &seg_outputs, false, true),
+                &ffmpeg::ladder_args(
+                    first_segment,
+                    &renditions,
+                    &args.preset,
+                    &seg_outputs,
+                    false,
+                    true,
+                ),
             ),
             continuous: ffmpeg::shell_line(
                 "ffmpeg",
-                &ffmpeg::ladder_args(&source.path, &renditions, &args.preset, &cont_outputs, true, false),
+                &ffmpeg::ladder_args(
+                    &source.path,
+                    &renditions,
+                    &args.preset,
+                    &cont_outputs,
+                    true,
+                    false,
+                ),
             ),
         },
         renditions,
@@ -325,8 +358,12 @@ fn measure_side(
             let t0 = Instant::now();
             let mut files = vec![Vec::new(); renditions.len()];
             for (seq, segment) in source.segments.iter().enumerate() {
-                let outputs: Vec<PathBuf> = renditions.iter().map(|r| segment_path(out, &r.name, seq)).collect();
-                let args = ffmpeg::ladder_args(&segment.path, renditions, preset, &outputs, false, true);
+                let outputs: Vec<PathBuf> = renditions
+                    .iter()
+                    .map(|r| segment_path(out, &r.name, seq))
+                    .collect();
+                let args =
+                    ffmpeg::ladder_args(&segment.path, renditions, preset, &outputs, false, true);
                 ffmpeg::run_ffmpeg(&args, &logs.join(format!("{seq:03}.log")))?;
                 for (list, path) in files.iter_mut().zip(outputs) {
                     list.push(path);
@@ -337,7 +374,10 @@ fn measure_side(
             (wall, cpu, files)
         }
         Side::FfmpegContinuous => {
-            let outputs: Vec<PathBuf> = renditions.iter().map(|r| out.join(format!("{}.ts", r.name))).collect();
+            let outputs: Vec<PathBuf> = renditions
+                .iter()
+                .map(|r| out.join(format!("{}.ts", r.name)))
+                .collect();
             let args = ffmpeg::ladder_args(&source.path, renditions, preset, &outputs, true, false);
             let cpu0 = cpu_seconds(Who::Children)?;
             let t0 = Instant::now();
@@ -362,6 +402,13 @@ pub(super) fn check_outputs(
     renditions: &[Rendition],
     out: &Path,
 ) -> Result<(u64, Vec<VideoProbe>)> {
+    if files.len() != renditions.len() {
+        bail!(
+            "{} renditions expected, {} produced",
+            renditions.len(),
+            files.len()
+        );
+    }
     let mut bytes = 0;
     let mut probes = Vec::with_capacity(renditions.len());
     for (rendition, parts) in renditions.iter().zip(files) {
@@ -377,9 +424,6 @@ pub(super) fn check_outputs(
             }
         };
         probes.push(probe);
-    }
-    if files.len() != renditions.len() {
-        bail!("{} renditions expected, {} produced", renditions.len(), files.len());
     }
     Ok((bytes, probes))
 }
@@ -402,7 +446,15 @@ fn print_table(report: &LadderReport) {
         report.runs,
         report.cores,
     );
-    let mut table = Table::new(&["side", "wall s", "cpu s", "x realtime", "MB out", "frames/rendition", "idr"]);
+    let mut table = Table::new(&[
+        "side",
+        "wall s",
+        "cpu s",
+        "x realtime",
+        "MB out",
+        "frames/rendition",
+        "idr",
+    ]);
     for side in &report.sides {
         table.row(vec![
             side.side_label().to_string(),
@@ -425,17 +477,33 @@ fn print_table(report: &LadderReport) {
     table.print();
     println!();
     let mut ratios = Table::new(&["figure", "value"]);
-    ratios.row(vec!["ratio_wall_vs_ffmpeg_per_segment".into(), fmt_opt(report.ratio_wall_vs_ffmpeg_per_segment)]);
-    ratios.row(vec!["ratio_wall_vs_ffmpeg_continuous".into(), fmt_opt(report.ratio_wall_vs_ffmpeg_continuous)]);
-    ratios.row(vec!["ratio_cpu_vs_ffmpeg_per_segment".into(), fmt_opt(report.ratio_cpu_vs_ffmpeg_per_segment)]);
-    ratios.row(vec!["ratio_cpu_vs_ffmpeg_continuous".into(), fmt_opt(report.ratio_cpu_vs_ffmpeg_continuous)]);
-    ratios.row(vec!["realtime_factor".into(), format!("{:.3}", report.realtime_factor)]);
+    ratios.row(vec![
+        "ratio_wall_vs_ffmpeg_per_segment".into(),
+        fmt_opt(report.ratio_wall_vs_ffmpeg_per_segment),
+    ]);
+    ratios.row(vec![
+        "ratio_wall_vs_ffmpeg_continuous".into(),
+        fmt_opt(report.ratio_wall_vs_ffmpeg_continuous),
+    ]);
+    ratios.row(vec![
+        "ratio_cpu_vs_ffmpeg_per_segment".into(),
+        fmt_opt(report.ratio_cpu_vs_ffmpeg_per_segment),
+    ]);
+    ratios.row(vec![
+        "ratio_cpu_vs_ffmpeg_continuous".into(),
+        fmt_opt(report.ratio_cpu_vs_ffmpeg_continuous),
+    ]);
+    ratios.row(vec![
+        "realtime_factor".into(),
+        format!("{:.3}", report.realtime_factor),
+    ]);
     ratios.row(vec![
         "sanity".into(),
         if report.sanity.ok {
             format!(
                 "ok ({} frames, {} idr per rendition on every side and run)",
-                report.sanity.expected_frames_per_rendition, report.sanity.expected_keyframes_per_rendition
+                report.sanity.expected_frames_per_rendition,
+                report.sanity.expected_keyframes_per_rendition
             )
         } else {
             format!("FAILED: {}", report.sanity.failures.join("; "))
@@ -444,8 +512,14 @@ fn print_table(report: &LadderReport) {
     ratios.print();
     println!();
     println!("medians of {} runs; wall and cpu per side (cpu: getrusage self for livefarm, children for ffmpeg)", report.runs);
-    println!("baseline, per segment: {}", report.baseline_commands.per_segment);
-    println!("baseline, continuous:  {}", report.baseline_commands.continuous);
+    println!(
+        "baseline, per segment: {}",
+        report.baseline_commands.per_segment
+    );
+    println!(
+        "baseline, continuous:  {}",
+        report.baseline_commands.continuous
+    );
 }
 
 impl SideReport {

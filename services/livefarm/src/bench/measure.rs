@@ -61,24 +61,38 @@ pub struct Machine {
     pub cpu_model: Option<String>,
     /// First line of `ffmpeg -version`.
     pub ffmpeg_version: Option<String>,
+    /// 1-minute load average when the bench started: other work on the machine skews figures.
+    pub load_average_1m: Option<f64>,
 }
 
 impl Machine {
+    /// Call before the bench starts working, so the load average is other processes' load.
     pub fn detect() -> Self {
         // SAFETY: sysconf has no preconditions.
         let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        });
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            });
         let ffmpeg_version = std::process::Command::new("ffmpeg")
             .arg("-version")
             .output()
             .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string));
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_string)
+            });
+        let load_average_1m = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|text| text.split_whitespace().next().and_then(|v| v.parse().ok()));
         Machine {
+            load_average_1m,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cores_online: usize::try_from(online).unwrap_or(0).max(1),
             cpu_model,
@@ -114,6 +128,10 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         let after = cpu_seconds(Who::SelfProcess).expect("getrusage works");
-        assert!(after - before >= 0.02, "spun 50 ms but cpu time moved {}", after - before);
+        assert!(
+            after - before >= 0.02,
+            "spun 50 ms but cpu time moved {}",
+            after - before
+        );
     }
 }

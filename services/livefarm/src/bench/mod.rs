@@ -84,7 +84,8 @@ impl WorkDir {
     fn new(keep: Option<&Path>) -> Result<Self> {
         match keep {
             Some(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
                 Ok(WorkDir {
                     path: dir.to_path_buf(),
                     _temp: None,
@@ -109,14 +110,19 @@ impl WorkDir {
 }
 
 fn tickets(args: TicketsArgs) -> Result<()> {
+    let machine = Machine::detect();
     let options = livefarm_pm::bench::BenchOptions::default();
-    tracing::info!(measure_s = options.measure_for.as_secs_f64(), pool = options.pool_size, "measuring ticket validation");
+    tracing::info!(
+        measure_s = options.measure_for.as_secs_f64(),
+        pool = options.pool_size,
+        "measuring ticket validation"
+    );
     let report = livefarm_pm::bench::run(options).context("ticket benchmark")?;
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
             object.insert("bench".to_string(), "tickets".into());
-            object.insert("machine".to_string(), serde_json::to_value(Machine::detect())?);
+            object.insert("machine".to_string(), serde_json::to_value(&machine)?);
         }
         return print_json(&value);
     }
@@ -126,30 +132,60 @@ fn tickets(args: TicketsArgs) -> Result<()> {
     );
     let mut table = Table::new(&["figure", "value"]);
     let rate = |v: f64| format!("{v:.0} /s");
-    table.row(vec!["raw libsecp256k1 recover".into(), rate(report.raw_secp256k1_recover_per_sec)]);
+    table.row(vec![
+        "raw libsecp256k1 recover".into(),
+        rate(report.raw_secp256k1_recover_per_sec),
+    ]);
     table.row(vec![
         "k256 recover".into(),
-        report.k256_recover_per_sec.map_or_else(|| "n/a".to_string(), rate),
+        report
+            .k256_recover_per_sec
+            .map_or_else(|| "n/a".to_string(), rate),
     ]);
-    table.row(vec!["full validation, 1 thread".into(), rate(report.full_validation_per_sec_1_thread)]);
-    table.row(vec!["full validation, 2 threads".into(), rate(report.full_validation_per_sec_2_threads)]);
-    table.row(vec!["ratio_vs_raw_recover".into(), format!("{:.3}", report.ratio_vs_raw_recover)]);
-    table.row(vec!["k256_ratio_vs_raw_recover".into(), fmt_opt(report.k256_ratio_vs_raw_recover)]);
-    table.row(vec!["two_thread_speedup".into(), format!("{:.3}", report.two_thread_speedup)]);
-    table.row(vec!["validation_errors".into(), report.validation_errors.to_string()]);
+    table.row(vec![
+        "full validation, 1 thread".into(),
+        rate(report.full_validation_per_sec_1_thread),
+    ]);
+    table.row(vec![
+        "full validation, 2 threads".into(),
+        rate(report.full_validation_per_sec_2_threads),
+    ]);
+    table.row(vec![
+        "ratio_vs_raw_recover".into(),
+        format!("{:.3}", report.ratio_vs_raw_recover),
+    ]);
+    table.row(vec![
+        "k256_ratio_vs_raw_recover".into(),
+        fmt_opt(report.k256_ratio_vs_raw_recover),
+    ]);
+    table.row(vec![
+        "two_thread_speedup".into(),
+        format!("{:.3}", report.two_thread_speedup),
+    ]);
+    table.row(vec![
+        "validation_errors".into(),
+        report.validation_errors.to_string(),
+    ]);
     table.print();
     if report.validation_errors > 0 {
-        anyhow::bail!("{} tickets failed validation during the run", report.validation_errors);
+        anyhow::bail!(
+            "{} tickets failed validation during the run",
+            report.validation_errors
+        );
     }
     Ok(())
 }
 
 fn bus(args: BusArgs) -> Result<()> {
+    let machine = Machine::detect();
     let options = livefarm_bus::bench::BenchOptions {
         url: args.redis_url.clone(),
         ..Default::default()
     };
-    tracing::info!(url = options.url.as_deref().unwrap_or("own redis-server"), "measuring the job bus");
+    tracing::info!(
+        url = options.url.as_deref().unwrap_or("own redis-server"),
+        "measuring the job bus"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,14 +198,18 @@ fn bus(args: BusArgs) -> Result<()> {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
             object.insert("bench".to_string(), "bus".into());
-            object.insert("machine".to_string(), serde_json::to_value(Machine::detect())?);
+            object.insert("machine".to_string(), serde_json::to_value(&machine)?);
         }
         return print_json(&value);
     }
     println!(
         "bus bench: {} backend{}, {:.1} s",
         report.backend,
-        if report.own_server { " (own redis-server)" } else { "" },
+        if report.own_server {
+            " (own redis-server)"
+        } else {
+            ""
+        },
         report.wall_seconds
     );
     let mut table = Table::new(&["phase", "jobs", "jobs/s", "p50 ms", "p99 ms"]);
@@ -194,7 +234,9 @@ fn bus(args: BusArgs) -> Result<()> {
     println!();
     println!(
         "raw_xadd_per_sec:   {}",
-        report.raw_xadd_per_sec.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"))
+        report
+            .raw_xadd_per_sec
+            .map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"))
     );
     println!("ratio_vs_raw_xadd:  {}", fmt_opt(report.ratio_vs_raw_xadd));
     for note in &report.notes {

@@ -1,0 +1,18 @@
+//! Generated gRPC code (messages, clients, servers) of Livefarm's own services, the
+//! `grpc.health.v1` service every one of them serves, and [`ServiceError`], the one mapping
+//! from service errors to gRPC status codes.
+
+mod error;
+
+pub use error::ServiceError;
+/// `grpc.health.v1`: served on every service's gRPC port.
+pub use tonic_health as health;
+
+/// `livefarm.transcoder.v1`: the transcoder worker's admin service.
+pub mod transcoder {
+    /// Version 1.
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all)]
+        tonic::include_proto!("livefarm.transcoder.v1");
+    }
+}
