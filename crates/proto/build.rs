@@ -1,12 +1,19 @@
-//! Compiles Livefarm's .proto files (needs `protoc`: apt package protobuf-compiler).
+//! Compiles Livefarm's .proto files (needs `protoc`: apt package protobuf-compiler): its own
+//! services, and go-livepeer's `net` package (the orchestrator protocol, wire-compatible).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let transcoder = root.join("livefarm/transcoder/v1/transcoder.proto");
-    println!("cargo:rerun-if-changed={}", transcoder.display());
+    let protos = [
+        root.join("livefarm/transcoder/v1/transcoder.proto"),
+        root.join("livepeer/net/lp_rpc.proto"),
+        root.join("livepeer/net/redeemer.proto"),
+    ];
+    for proto in &protos {
+        println!("cargo:rerun-if-changed={}", proto.display());
+    }
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(&[transcoder], &[root])?;
+        .compile_protos(&protos, &[root])?;
     Ok(())
 }

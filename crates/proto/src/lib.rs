@@ -1,6 +1,7 @@
-//! Generated gRPC code (messages, clients, servers) of Livefarm's own services, the
-//! `grpc.health.v1` service every one of them serves, and [`ServiceError`], the one mapping
-//! from service errors to gRPC status codes.
+//! Generated gRPC code (messages, clients, servers) of Livefarm's own services, of
+//! go-livepeer's `net` package (the orchestrator protocol Livefarm speaks to Livepeer
+//! broadcasters), the `grpc.health.v1` service every one of them serves, and
+//! [`ServiceError`], the one mapping from service errors to gRPC status codes.
 
 mod error;
 
@@ -14,5 +15,15 @@ pub mod transcoder {
     pub mod v1 {
         #![allow(missing_docs, clippy::all)]
         tonic::include_proto!("livefarm.transcoder.v1");
+    }
+}
+
+/// go-livepeer's protocol, compiled from `proto/livepeer/`.
+pub mod livepeer {
+    /// `package net`: `net.Orchestrator`, `net.Transcoder`, `net.TicketRedeemer` and their
+    /// messages, wire-compatible with go-livepeer (field numbers as `net/lp_rpc.proto`).
+    pub mod net {
+        #![allow(missing_docs, clippy::all)]
+        tonic::include_proto!("net");
     }
 }

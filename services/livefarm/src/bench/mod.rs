@@ -48,6 +48,12 @@ pub struct BusArgs {
     /// free loopback port.
     #[arg(long)]
     pub redis_url: Option<String>,
+    /// Producers in the throughput phase (the raw XADD baseline uses as many clients).
+    #[arg(long, default_value_t = 4)]
+    pub producers: usize,
+    /// Jobs per pipelined publish in the throughput phase (the baseline uses the same `-P`).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -180,6 +186,8 @@ fn bus(args: BusArgs) -> Result<()> {
     let machine = Machine::detect();
     let options = livefarm_bus::bench::BenchOptions {
         url: args.redis_url.clone(),
+        producers: args.producers.max(1),
+        publish_batch: args.batch.max(1),
         ..Default::default()
     };
     tracing::info!(
