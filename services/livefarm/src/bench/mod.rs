@@ -238,15 +238,47 @@ fn bus(args: BusArgs) -> Result<()> {
         format!("{:.3}", paced.p50_ms),
         format!("{:.3}", paced.p99_ms),
     ]);
+    let throughput = &report.throughput;
+    table.row(vec![
+        format!(
+            "throughput {}x{} -> {}x{}",
+            throughput.producers,
+            throughput.publish_batch,
+            throughput.consumers,
+            throughput.read_count
+        ),
+        throughput.acked.to_string(),
+        format!("{:.0}", throughput.jobs_per_sec),
+        "-".to_string(),
+        "-".to_string(),
+    ]);
     table.print();
     println!();
-    println!(
-        "raw_xadd_per_sec:   {}",
-        report
-            .raw_xadd_per_sec
-            .map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}"))
+    let raw = report.raw_xadd.as_ref().map_or_else(
+        || "n/a".to_string(),
+        |raw| {
+            format!(
+                "{:.0} (redis-benchmark -c {} -P {})",
+                raw.per_sec, raw.clients, raw.pipeline
+            )
+        },
     );
+    println!("raw_xadd_per_sec:   {raw}");
     println!("ratio_vs_raw_xadd:  {}", fmt_opt(report.ratio_vs_raw_xadd));
+    println!(
+        "exactly once:       {} (published {}, acked {}, pending {})",
+        throughput.exactly_once, throughput.published, throughput.acked, throughput.pending_after
+    );
+    let reclaim = &report.reclaim;
+    println!(
+        "redelivery:         {}/{} jobs after at most {:.1} ms (deadline {:.0} ms + poll {:.0} ms = bound {:.0} ms)",
+        reclaim.redelivered,
+        reclaim.jobs,
+        reclaim.redelivery_ms_max,
+        reclaim.reclaim_deadline_ms,
+        reclaim.poll_interval_ms,
+        reclaim.redelivery_bound_ms
+    );
     for note in &report.notes {
         println!("note: {note}");
     }
