@@ -54,6 +54,9 @@ pub(crate) fn attach_cuda_decoder(
         let raw = context.as_mut_ptr();
         (*raw).hw_device_ctx = ffi::av_buffer_ref(hw_device);
         (*raw).get_format = Some(pick_cuda_format);
+        // Decoded surfaces wait in the rendition queues (8 frames each) while being scaled on
+        // the GPU: give the decoder's fixed surface pool room for them.
+        (*raw).extra_hw_frames = 48;
         ffi::av_buffer_unref(&mut hw_device);
     }
     Ok(())

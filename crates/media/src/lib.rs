@@ -12,6 +12,7 @@ mod bsf;
 pub mod encode;
 mod error;
 pub mod fps;
+mod gpu_scale;
 mod hw;
 pub mod io;
 mod rendition;

@@ -14,6 +14,7 @@ use livefarm_profiles::{Format, Profile};
 use crate::encode::{self, EncoderSettings};
 use crate::error::{ff, SegmentError};
 use crate::fps::FpsConverter;
+use crate::gpu_scale::CudaScaler;
 use crate::io::open_memory_output;
 
 /// A decoded frame shared read-only by every rendition thread.
@@ -74,6 +75,9 @@ pub(crate) struct RenditionWorker {
     settings: EncoderSettings,
     nvenc_gpu: Option<u32>,
     scaler: Option<ScalerState>,
+    cuda_scaler: Option<CudaScaler>,
+    /// scale_cuda failed once: CUDA frames are downloaded and scaled on the CPU from then on.
+    cuda_scale_failed: bool,
     scaled: Option<frame::Video>,
     fps: Option<FpsConverter>,
     encoder: Option<OpenEncoder>,
@@ -109,6 +113,8 @@ impl RenditionWorker {
             settings,
             nvenc_gpu,
             scaler: None,
+            cuda_scaler: None,
+            cuda_scale_failed: false,
             scaled: None,
             fps,
             encoder: None,
@@ -207,16 +213,53 @@ impl RenditionWorker {
         Ok(())
     }
 
+    /// Output size for a source of `width x height`: fixed while an encoder is open (a
+    /// mid-segment resolution change keeps the segment's size).
+    fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        match &self.encoder {
+            Some(open) => (open.width, open.height),
+            None => encode::fit_dimensions(self.profile.width, self.profile.height, width, height),
+        }
+    }
+
     fn scale(&mut self, source: &frame::Video) -> Result<(), SegmentError> {
+        if source.format() != Pixel::CUDA {
+            return self.scale_on_cpu(source);
+        }
+        if !self.cuda_scale_failed {
+            match self.scale_on_gpu(source) {
+                Ok(()) => return Ok(()),
+                Err(reason) => {
+                    // Per-stage fallback: this rendition scales on the CPU from now on.
+                    tracing::warn!(rendition = %self.profile.name, %reason, "scale_cuda unavailable, scaling on the cpu");
+                    self.cuda_scale_failed = true;
+                    self.cuda_scaler = None;
+                }
+            }
+        }
+        let downloaded = crate::hw::download(source).map_err(|reason| self.encode_error(reason))?;
+        self.scale_on_cpu(&downloaded)
+    }
+
+    fn scale_on_gpu(&mut self, source: &frame::Video) -> Result<(), String> {
+        let dims = (source.width(), source.height());
+        let output = self.output_size(dims.0, dims.1);
+        if self.cuda_scaler.as_ref().map(|s| (s.source, s.output)) != Some((dims, output)) {
+            self.cuda_scaler = Some(CudaScaler::new(source, output.0, output.1)?);
+        }
+        let mut scaled = frame::Video::empty();
+        self.cuda_scaler
+            .as_mut()
+            .expect("cuda scaler was just created")
+            .run(source, &mut scaled)?;
+        self.scaled = Some(scaled);
+        Ok(())
+    }
+
+    fn scale_on_cpu(&mut self, source: &frame::Video) -> Result<(), SegmentError> {
         let key = (source.width(), source.height(), source.format());
         if self.scaler.as_ref().map(|s| s.source) != Some(key) {
-            // Output size is fixed while an encoder is open (mid-segment resolution change).
-            let output = match &self.encoder {
-                Some(open) => (open.width, open.height),
-                None => {
-                    encode::fit_dimensions(self.profile.width, self.profile.height, key.0, key.1)
-                }
-            };
+            let output = self.output_size(key.0, key.1);
             let context = scaling::Context::get(
                 key.2,
                 key.0,
@@ -236,6 +279,10 @@ impl RenditionWorker {
         }
         let scaler = self.scaler.as_mut().expect("scaler was just created");
         let (w, h) = scaler.output;
+        let wrong_size = self
+            .scaled
+            .as_ref()
+            .is_some_and(|f| (f.width(), f.height(), f.format()) != (w, h, Pixel::YUV420P));
         // Reuse the output frame unless the encoder still holds a reference to it.
         let reusable = self
             .scaled
@@ -244,7 +291,7 @@ impl RenditionWorker {
             .is_some_and(
                 |f| unsafe { ffmpeg::ffi::av_frame_is_writable(f.as_ptr() as *mut _) } > 0,
             );
-        if !reusable {
+        if !reusable || wrong_size {
             self.scaled = Some(frame::Video::new(Pixel::YUV420P, w, h));
         }
         let scaled = self.scaled.as_mut().expect("scaled frame exists");
@@ -258,10 +305,11 @@ impl RenditionWorker {
     }
 
     fn open_encoder(&mut self, source_rate: Rational) -> Result<(), SegmentError> {
+        // The scaled frame (from swscale or scale_cuda) sizes the encoder.
         let (w, h) = self
-            .scaler
+            .scaled
             .as_ref()
-            .map(|s| s.output)
+            .map(|f| (f.width(), f.height()))
             .ok_or_else(|| self.encode_error("no frame to size the encoder"))?;
         let frame_rate = match self.profile.frame_rate() {
             Some((num, den)) => Rational(num as i32, den as i32),

@@ -377,7 +377,10 @@ impl TranscodeSession {
                     return Ok(());
                 }
             }
-            let decoded = if self.decoder.as_ref().is_some_and(|d| d.hw) {
+            // With GPU scaling, CUDA frames go to the renditions as they are (scale_cuda there);
+            // otherwise they are downloaded once here for the CPU scalers.
+            let keep_on_gpu = matches!(self.plan.scale, Device::Gpu(_));
+            let decoded = if self.decoder.as_ref().is_some_and(|d| d.hw) && !keep_on_gpu {
                 crate::hw::download(&decoded).map_err(SegmentError::Decode)?
             } else {
                 decoded

@@ -1,0 +1,113 @@
+//! The API's configuration: one serde struct with defaults, loaded in layers by
+//! `livefarm_runtime::load` (defaults, TOML file, `LIVEFARM_*` environment, `--set`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use livefarm_telemetry::TelemetryConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Everything the API service can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    /// HTTP port: `/api/...`, `/hls/...` and `/stream/...`.
+    pub listen: SocketAddr,
+    /// Admin HTTP port: `/livez`, `/readyz`, `/metrics`.
+    pub admin_listen: SocketAddr,
+    /// Job bus: `redis://host:port[/db]` or `memory://[name]` (one process only).
+    pub bus_url: String,
+    /// Object store: a directory, `file:///dir`, `s3://bucket/prefix?...` or `memory://`.
+    pub storage_url: String,
+    /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
+    pub live_window: usize,
+    /// Consumer group on the results stream. Playlists live in memory, so every API replica
+    /// needs a group of its own.
+    pub results_group: String,
+    /// This replica's consumer name in that group; empty: `<hostname>-<pid>`.
+    pub consumer: String,
+    /// Longest a results read blocks. Milliseconds.
+    pub poll_interval_ms: u64,
+    /// Longest the HTTP drain may take on shutdown. Milliseconds.
+    pub drain_grace_ms: u64,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 9481)),
+            bus_url: "redis://127.0.0.1:6379".to_owned(),
+            storage_url: "file:///var/lib/livefarm/objects".to_owned(),
+            live_window: 6,
+            results_group: "api".to_owned(),
+            consumer: String::new(),
+            poll_interval_ms: 500,
+            drain_grace_ms: 10_000,
+            telemetry: TelemetryConfig {
+                service_name: "livefarm-api".to_owned(),
+                ..TelemetryConfig::default()
+            },
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Checks the values that defaults and serde cannot (exit 64 when this fails).
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let bad = |key: &'static str, reason: &str| ApiError::Config {
+            key,
+            reason: reason.to_owned(),
+        };
+        if self.live_window == 0 {
+            return Err(bad("live_window", "must be at least 1"));
+        }
+        if self.results_group.is_empty() {
+            return Err(bad("results_group", "must not be empty"));
+        }
+        if self.poll_interval_ms == 0 {
+            return Err(bad("poll_interval_ms", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The consumer name, defaulted to `<hostname>-<pid>`.
+    pub fn consumer_name(&self) -> String {
+        if !self.consumer.is_empty() {
+            return self.consumer.clone();
+        }
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "api".to_owned());
+        format!("{host}-{}", std::process::id())
+    }
+
+    /// [`ApiConfig::poll_interval_ms`] as a duration.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// [`ApiConfig::drain_grace_ms`] as a duration.
+    pub fn drain_grace(&self) -> Duration {
+        Duration::from_millis(self.drain_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_on_8080() {
+        let config = ApiConfig::default();
+        config.validate().expect("valid");
+        assert_eq!(config.listen.port(), 8080);
+        let bad = ApiConfig {
+            live_window: 0,
+            ..ApiConfig::default()
+        };
+        assert_eq!(bad.validate().expect_err("invalid").exit_code(), 64);
+    }
+}

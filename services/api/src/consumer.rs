@@ -1,0 +1,125 @@
+//! The results consumer: reads every `SegmentResult` through its own consumer group, measures
+//! the segments in storage and feeds the playlists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use livefarm_bus::{Delivery, JobBus};
+use livefarm_jobs::{ResultStatus, SegmentResult, RESULTS_STREAM};
+use livefarm_runtime::Shutdown;
+use livefarm_storage::{keys, StorageError};
+use tracing::{debug, warn};
+
+use crate::playlist::SegmentMeta;
+use crate::tsprobe;
+use crate::AppState;
+
+/// Results read per call.
+const BATCH: usize = 64;
+
+/// Consumes results until `shutdown` fires.
+pub async fn consume_results(
+    state: AppState,
+    bus: Arc<dyn JobBus>,
+    group: String,
+    consumer: String,
+    poll: Duration,
+    shutdown: Shutdown,
+) {
+    loop {
+        let read = tokio::select! {
+            () = shutdown.triggered() => return,
+            read = bus.consume(RESULTS_STREAM, &group, &consumer, BATCH, poll) => read,
+        };
+        let deliveries = match read {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                warn!(%error, "cannot read results");
+                tokio::select! {
+                    () = shutdown.triggered() => return,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        for delivery in deliveries {
+            handle(&state, &delivery).await;
+            // results are idempotent, so one that failed to apply is not worth redelivering
+            if let Err(error) = bus.ack(RESULTS_STREAM, &group, delivery.id).await {
+                warn!(%error, "cannot ack result");
+            }
+        }
+    }
+}
+
+/// Applies one result entry to the playlists.
+pub async fn handle(state: &AppState, delivery: &Delivery) {
+    let result = match SegmentResult::decode(&delivery.payload) {
+        Ok(result) => result,
+        Err(error) => {
+            warn!(%error, "skipping malformed result");
+            return;
+        }
+    };
+    let start_ms = i64::try_from(delivery.id.ms.saturating_sub(result.timings.total_ms))
+        .unwrap_or(i64::MAX);
+    apply_result(state, &result, start_ms).await;
+}
+
+/// Measures the renditions of `result` in storage and adds them to the stream's playlists;
+/// `start_ms` is when the segment began (used after a discontinuity). Returns whether it
+/// was applied.
+pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i64) -> bool {
+    let stream_id = &result.stream_id;
+    // a failed or dropped segment leaves a gap, which the next one marks as a discontinuity
+    if result.status != ResultStatus::Ok || !state.playlists.is_new(stream_id, result.seq) {
+        debug!(stream_id, seq = result.seq, "result not applied");
+        return false;
+    }
+    if !state.playlists.knows(stream_id) {
+        match state.registry.get(stream_id).await {
+            Ok(stream) => state
+                .playlists
+                .set_record(stream_id, stream.is_some_and(|s| s.record)),
+            Err(error) => warn!(%error, stream_id, "cannot look the stream up"),
+        }
+    }
+    let mut metas = Vec::with_capacity(result.renditions.len() + 1);
+    for rendition in &result.renditions {
+        let bytes = match state.storage.get(&rendition.key).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                warn!(%error, stream_id, seq = result.seq, "rendition missing, left out");
+                continue;
+            }
+        };
+        let frame_rate =
+            (rendition.duration > 0.0).then(|| rendition.frames as f64 / rendition.duration);
+        metas.push(SegmentMeta {
+            rendition: rendition.name.clone(),
+            duration: rendition.duration,
+            size: bytes.len() as u64,
+            resolution: (rendition.width > 0 && rendition.height > 0)
+                .then_some((rendition.width, rendition.height)),
+            frame_rate: frame_rate.map(|r| (r * 1000.0).round() / 1000.0),
+            info: tsprobe::probe(&bytes),
+        });
+    }
+    let duration = metas.iter().map(|m| m.duration).fold(0.0, f64::max);
+    if duration > 0.0 {
+        match state.storage.get(&keys::source_segment(stream_id, result.seq)).await {
+            Ok(bytes) => metas.push(SegmentMeta {
+                rendition: keys::SOURCE_RENDITION.to_owned(),
+                duration,
+                size: bytes.len() as u64,
+                resolution: None,
+                frame_rate: None,
+                info: tsprobe::probe(&bytes),
+            }),
+            Err(StorageError::NotFound { .. }) => {}
+            Err(error) => warn!(%error, stream_id, "cannot read source segment"),
+        }
+    }
+    state
+        .playlists
+        .apply(stream_id, result.seq, start_ms, metas)
+}

@@ -1,0 +1,358 @@
+//! Live and recorded HLS playlists of every stream, built from transcoder results.
+//!
+//! Each stream has a ladder (the source, when its segments are in storage, then the
+//! renditions in the order results list them), each rung with a sliding [`LiveWindow`] and,
+//! for recorded streams, every segment for a VOD playlist. Results are applied once per
+//! `(stream_id, seq)`: a result for a seq at or below the last applied one is a duplicate or
+//! arrived too late for a live window, and is ignored.
+//!
+//! `SegmentResult` carries no discontinuity flag (only `SegmentJob` does), so a gap in seq
+//! (a failed, dropped or lost segment, or a publisher restart that skipped numbers) is what
+//! marks `EXT-X-DISCONTINUITY`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use livefarm_hls::{LiveWindow, MasterPlaylist, MediaPlaylist, PlaylistType, Segment, UtcMillis, Variant};
+
+use crate::tsprobe::TsInfo;
+
+/// One rendition of one segment, as measured by the results consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentMeta {
+    /// Rendition name (`source` for the source segment).
+    pub rendition: String,
+    /// Seconds.
+    pub duration: f64,
+    /// Bytes of the segment object.
+    pub size: u64,
+    /// Width and height, when known.
+    pub resolution: Option<(u32, u32)>,
+    /// Frames per second, when known.
+    pub frame_rate: Option<f64>,
+    /// Codecs found in the bytes.
+    pub info: TsInfo,
+}
+
+/// How playlist URIs are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `/hls/{playbackId}/index.m3u8`, `{rendition}/index.m3u8`, `{seq}.ts`.
+    Hls,
+    /// go-livepeer's `/stream/{id}.m3u8`, `{id}/{rendition}.m3u8`, `{rendition}/{seq}.ts`.
+    Livepeer,
+}
+
+/// Every stream's playlists.
+#[derive(Debug)]
+pub struct Playlists {
+    window: usize,
+    streams: Mutex<HashMap<String, StreamState>>,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    record: bool,
+    last_seq: Option<u64>,
+    ended: bool,
+    /// Where the next contiguous segment starts, ms since the epoch.
+    next_start_ms: Option<i64>,
+    renditions: Vec<RenditionState>,
+}
+
+#[derive(Debug)]
+struct RenditionState {
+    name: String,
+    window: LiveWindow,
+    recording: Vec<Segment>,
+    resolution: Option<(u32, u32)>,
+    frame_rate: Option<f64>,
+    codecs: Option<String>,
+    peak_bps: u64,
+    total_bits: f64,
+    total_seconds: f64,
+}
+
+impl Playlists {
+    /// Live windows of `window` segments (at least 1).
+    pub fn new(window: usize) -> Self {
+        Playlists {
+            window: window.max(1),
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, StreamState>) -> T) -> T {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut streams)
+    }
+
+    /// Keeps (or stops keeping) a full VOD playlist of the stream.
+    pub fn set_record(&self, stream_id: &str, record: bool) {
+        self.with(|s| s.entry(stream_id.to_owned()).or_default().record = record);
+    }
+
+    /// Whether the stream has any state yet.
+    pub fn knows(&self, stream_id: &str) -> bool {
+        self.with(|s| s.contains_key(stream_id))
+    }
+
+    /// Whether a result for `seq` would still be applied.
+    pub fn is_new(&self, stream_id: &str, seq: u64) -> bool {
+        self.with(|s| {
+            s.get(stream_id)
+                .and_then(|st| st.last_seq)
+                .is_none_or(|last| seq > last)
+        })
+    }
+
+    /// Adds segment `seq` of a stream in every rendition in `segments`; `start_ms` is when it
+    /// began, used unless it follows the previous segment directly. Returns false when it was
+    /// not applied (a duplicate or late result, or nothing to add).
+    pub fn apply(&self, stream_id: &str, seq: u64, start_ms: i64, segments: Vec<SegmentMeta>) -> bool {
+        if segments.is_empty() {
+            return false;
+        }
+        let window = self.window;
+        self.with(|streams| {
+            let state = streams.entry(stream_id.to_owned()).or_default();
+            if state.last_seq.is_some_and(|last| seq <= last) {
+                return false;
+            }
+            let discontinuity = state.last_seq.is_some_and(|last| seq != last + 1);
+            let start = match state.next_start_ms {
+                Some(next) if !discontinuity => next,
+                _ => start_ms,
+            };
+            let duration = segments.iter().map(|s| s.duration).fold(0.0, f64::max);
+            state.last_seq = Some(seq);
+            state.next_start_ms = Some(start + (duration * 1000.0).round() as i64);
+            for meta in segments {
+                let record = state.record;
+                let rendition = match state.renditions.iter_mut().position(|r| r.name == meta.rendition) {
+                    Some(i) => &mut state.renditions[i],
+                    None => {
+                        state
+                            .renditions
+                            .push(RenditionState::new(&meta.rendition, window, seq));
+                        let last = state.renditions.len() - 1;
+                        &mut state.renditions[last]
+                    }
+                };
+                let segment = Segment {
+                    uri: format!("{seq}.ts"),
+                    duration: meta.duration,
+                    discontinuity,
+                    program_date_time: Some(UtcMillis(start)),
+                    title: None,
+                };
+                rendition.add(&meta, segment, record);
+            }
+            // the source is listed first, as go-livepeer does
+            state
+                .renditions
+                .sort_by_key(|r| r.name != livefarm_storage::keys::SOURCE_RENDITION);
+            true
+        })
+    }
+
+    /// Marks the stream ended (`EXT-X-ENDLIST`); returns whether it had playlists.
+    pub fn end_stream(&self, stream_id: &str) -> bool {
+        self.with(|streams| {
+            let state = streams.entry(stream_id.to_owned()).or_default();
+            state.ended = true;
+            for r in &mut state.renditions {
+                r.window.end();
+            }
+            !state.renditions.is_empty()
+        })
+    }
+
+    /// Whether the stream has ended.
+    pub fn is_ended(&self, stream_id: &str) -> bool {
+        self.with(|s| s.get(stream_id).is_some_and(|st| st.ended))
+    }
+
+    /// The master playlist, `None` until a segment arrived. `stream_id` names the media
+    /// playlists in the [`Layout::Livepeer`] layout.
+    pub fn master(&self, stream_id: &str, layout: Layout) -> Option<String> {
+        self.with(|streams| {
+            let state = streams.get(stream_id).filter(|s| !s.renditions.is_empty())?;
+            let variants = state
+                .renditions
+                .iter()
+                .map(|r| {
+                    let uri = match layout {
+                        Layout::Hls => format!("{}/index.m3u8", r.name),
+                        Layout::Livepeer => format!("{stream_id}/{}.m3u8", r.name),
+                    };
+                    Variant {
+                        uri,
+                        bandwidth: r.peak_bps.max(1),
+                        average_bandwidth: (r.total_seconds > 0.0)
+                            .then(|| (r.total_bits / r.total_seconds).round() as u64),
+                        resolution: r.resolution,
+                        codecs: r.codecs.clone(),
+                        frame_rate: r.frame_rate,
+                        name: Some(r.name.clone()),
+                    }
+                })
+                .collect();
+            Some(MasterPlaylist { variants }.render())
+        })
+    }
+
+    /// A rendition's live playlist, or its full recording when `recording` (recorded streams
+    /// only); `None` if unknown.
+    pub fn media(&self, stream_id: &str, rendition: &str, layout: Layout, recording: bool) -> Option<String> {
+        self.with(|streams| {
+            let state = streams.get(stream_id)?;
+            let r = state.renditions.iter().find(|r| r.name == rendition)?;
+            let mut playlist = if recording {
+                if !state.record {
+                    return None;
+                }
+                MediaPlaylist {
+                    target_duration: None,
+                    media_sequence: 0,
+                    discontinuity_sequence: 0,
+                    playlist_type: Some(if state.ended { PlaylistType::Vod } else { PlaylistType::Event }),
+                    ended: state.ended,
+                    segments: r.recording.clone(),
+                }
+            } else {
+                r.window.playlist()
+            };
+            if layout == Layout::Livepeer {
+                for s in &mut playlist.segments {
+                    s.uri = format!("{rendition}/{}", s.uri);
+                }
+            }
+            Some(playlist.render())
+        })
+    }
+
+    /// Whether the stream has this rendition.
+    pub fn has_rendition(&self, stream_id: &str, rendition: &str) -> bool {
+        self.with(|s| {
+            s.get(stream_id)
+                .is_some_and(|st| st.renditions.iter().any(|r| r.name == rendition))
+        })
+    }
+}
+
+impl RenditionState {
+    fn new(name: &str, window: usize, first_seq: u64) -> Self {
+        RenditionState {
+            name: name.to_owned(),
+            // media sequence numbers follow segment numbers from the first one seen
+            window: LiveWindow::new(window).starting_at(first_seq),
+            recording: Vec::new(),
+            resolution: None,
+            frame_rate: None,
+            codecs: None,
+            peak_bps: 0,
+            total_bits: 0.0,
+            total_seconds: 0.0,
+        }
+    }
+
+    fn add(&mut self, meta: &SegmentMeta, segment: Segment, record: bool) {
+        if meta.duration > 0.0 {
+            let bits = meta.size as f64 * 8.0;
+            let bps = (bits / meta.duration).ceil() as u64;
+            self.peak_bps = self.peak_bps.max(bps);
+            self.total_bits += bits;
+            self.total_seconds += meta.duration;
+        }
+        self.resolution = meta.resolution.or(self.resolution);
+        if let Some(rate) = meta.frame_rate.filter(|r| r.is_finite() && *r > 0.0) {
+            self.frame_rate = Some(self.frame_rate.map_or(rate, |old| old.max(rate)));
+        }
+        if let Some(codecs) = meta.info.codecs() {
+            self.codecs = Some(codecs);
+        }
+        if record {
+            self.recording.push(segment.clone());
+        }
+        self.window.push(segment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(rendition: &str, size: u64) -> SegmentMeta {
+        SegmentMeta {
+            rendition: rendition.to_owned(),
+            duration: 2.0,
+            size,
+            resolution: Some((320, 180)),
+            frame_rate: Some(30.0),
+            info: TsInfo::default(),
+        }
+    }
+
+    #[test]
+    fn duplicates_and_late_results_are_ignored() {
+        let p = Playlists::new(6);
+        assert!(p.apply("s", 1, 0, vec![meta("a", 10)]));
+        assert!(!p.apply("s", 1, 0, vec![meta("a", 10)]));
+        assert!(!p.apply("s", 0, 0, vec![meta("a", 10)]));
+        assert!(!p.is_new("s", 1));
+        assert!(p.is_new("s", 2));
+        let media = p.media("s", "a", Layout::Hls, false).expect("media");
+        let parsed = livefarm_hls::parse_media(&media).expect("parses");
+        assert_eq!(parsed.segments.len(), 1);
+    }
+
+    #[test]
+    fn gaps_mark_discontinuities_and_restart_the_clock() {
+        let p = Playlists::new(6);
+        p.apply("s", 0, 1_000, vec![meta("a", 10)]);
+        p.apply("s", 1, 9_999, vec![meta("a", 10)]);
+        p.apply("s", 3, 50_000, vec![meta("a", 10)]);
+        let parsed = livefarm_hls::parse_media(&p.media("s", "a", Layout::Hls, false).expect("media"))
+            .expect("parses");
+        let flags: Vec<bool> = parsed.segments.iter().map(|s| s.discontinuity).collect();
+        assert_eq!(flags, [false, false, true]);
+        let pdt: Vec<Option<UtcMillis>> = parsed.segments.iter().map(|s| s.program_date_time).collect();
+        assert_eq!(pdt, [Some(UtcMillis(1_000)), Some(UtcMillis(3_000)), Some(UtcMillis(50_000))]);
+    }
+
+    #[test]
+    fn master_reports_peak_and_average_bandwidth() {
+        let p = Playlists::new(6);
+        p.apply("s", 0, 0, vec![meta("a", 1_000)]);
+        p.apply("s", 1, 0, vec![meta("a", 3_000)]);
+        let master = livefarm_hls::parse_master(&p.master("s", Layout::Hls).expect("master")).expect("parses");
+        assert_eq!(master.variants.len(), 1);
+        let v = &master.variants[0];
+        assert_eq!(v.bandwidth, 12_000);
+        assert_eq!(v.average_bandwidth, Some(8_000));
+        assert_eq!(v.uri, "a/index.m3u8");
+        assert_eq!(v.resolution, Some((320, 180)));
+    }
+
+    #[test]
+    fn recordings_keep_every_segment_and_end_as_vod() {
+        let p = Playlists::new(2);
+        p.set_record("s", true);
+        for seq in 0..5 {
+            p.apply("s", seq, 0, vec![meta("a", 10)]);
+        }
+        p.end_stream("s");
+        let vod = livefarm_hls::parse_media(&p.media("s", "a", Layout::Livepeer, true).expect("vod"))
+            .expect("parses");
+        assert_eq!(vod.segments.len(), 5);
+        assert_eq!(vod.playlist_type, Some(PlaylistType::Vod));
+        assert!(vod.ended);
+        assert_eq!(vod.segments[0].uri, "a/0.ts");
+        let live = livefarm_hls::parse_media(&p.media("s", "a", Layout::Hls, false).expect("live"))
+            .expect("parses");
+        assert_eq!(live.media_sequence, 3);
+        assert!(live.ended);
+        assert!(p.media("other", "a", Layout::Hls, true).is_none());
+    }
+}
