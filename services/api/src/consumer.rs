@@ -60,8 +60,8 @@ pub async fn handle(state: &AppState, delivery: &Delivery) {
             return;
         }
     };
-    let start_ms = i64::try_from(delivery.id.ms.saturating_sub(result.timings.total_ms))
-        .unwrap_or(i64::MAX);
+    let start_ms =
+        i64::try_from(delivery.id.ms.saturating_sub(result.timings.total_ms)).unwrap_or(i64::MAX);
     apply_result(state, &result, start_ms).await;
 }
 
@@ -106,7 +106,11 @@ pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i6
     }
     let duration = metas.iter().map(|m| m.duration).fold(0.0, f64::max);
     if duration > 0.0 {
-        match state.storage.get(&keys::source_segment(stream_id, result.seq)).await {
+        match state
+            .storage
+            .get(&keys::source_segment(stream_id, result.seq))
+            .await
+        {
             Ok(bytes) => metas.push(SegmentMeta {
                 rendition: keys::SOURCE_RENDITION.to_owned(),
                 duration,

@@ -52,14 +52,18 @@ async fn cors(request: Request, next: Next) -> Response {
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("Content-Type, Authorization, Range"),
         );
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
         preflight
     } else {
         next.run(request).await
     };
-    response
-        .headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
 
@@ -71,11 +75,17 @@ async fn create_stream(State(state): State<AppState>, body: Bytes) -> Result<Res
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     let Value::Object(fields) = value else {
-        return Err(ApiError::BadRequest("body must be a json object".to_owned()));
+        return Err(ApiError::BadRequest(
+            "body must be a json object".to_owned(),
+        ));
     };
     let name = match fields.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => return Err(ApiError::BadRequest("name must be a non-empty string".to_owned())),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "name must be a non-empty string".to_owned(),
+            ))
+        }
     };
     let profiles = match fields.get("profiles") {
         None | Some(Value::Null) => studio_default_ladder(),
@@ -157,15 +167,19 @@ fn playlist(state: &AppState, stream_id: &str, text: String) -> Response {
         LIVE_CACHE
     };
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PLAYLIST_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     (headers, text).into_response()
 }
 
 fn master(state: &AppState, stream_id: &str, layout: Layout) -> Result<Response, ApiError> {
-    let text = state.playlists.master(stream_id, layout).ok_or_else(|| {
-        ApiError::NotFound(format!("stream {stream_id:?} has no segments yet"))
-    })?;
+    let text = state
+        .playlists
+        .master(stream_id, layout)
+        .ok_or_else(|| ApiError::NotFound(format!("stream {stream_id:?} has no segments yet")))?;
     Ok(playlist(state, stream_id, text))
 }
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use livefarm_runtime::{LoadOptions, Shutdown, EXIT_BAD_CONFIG, EXIT_FAILURE};
 use livefarm_api::ApiConfig;
+use livefarm_runtime::{LoadOptions, Shutdown, EXIT_BAD_CONFIG, EXIT_FAILURE};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,10 +62,7 @@ fn main() -> ExitCode {
         }
         match livefarm_api::run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => fail(
-                &format!("{error:#}"),
-                error.exit_code(),
-            ),
+            Err(error) => fail(&format!("{error:#}"), error.exit_code()),
         }
     })
 }

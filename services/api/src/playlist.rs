@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use livefarm_hls::{LiveWindow, MasterPlaylist, MediaPlaylist, PlaylistType, Segment, UtcMillis, Variant};
+use livefarm_hls::{
+    LiveWindow, MasterPlaylist, MediaPlaylist, PlaylistType, Segment, UtcMillis, Variant,
+};
 
 use crate::tsprobe::TsInfo;
 
@@ -109,7 +111,13 @@ impl Playlists {
     /// Adds segment `seq` of a stream in every rendition in `segments`; `start_ms` is when it
     /// began, used unless it follows the previous segment directly. Returns false when it was
     /// not applied (a duplicate or late result, or nothing to add).
-    pub fn apply(&self, stream_id: &str, seq: u64, start_ms: i64, segments: Vec<SegmentMeta>) -> bool {
+    pub fn apply(
+        &self,
+        stream_id: &str,
+        seq: u64,
+        start_ms: i64,
+        segments: Vec<SegmentMeta>,
+    ) -> bool {
         if segments.is_empty() {
             return false;
         }
@@ -129,7 +137,11 @@ impl Playlists {
             state.next_start_ms = Some(start + (duration * 1000.0).round() as i64);
             for meta in segments {
                 let record = state.record;
-                let rendition = match state.renditions.iter_mut().position(|r| r.name == meta.rendition) {
+                let rendition = match state
+                    .renditions
+                    .iter_mut()
+                    .position(|r| r.name == meta.rendition)
+                {
                     Some(i) => &mut state.renditions[i],
                     None => {
                         state
@@ -177,7 +189,9 @@ impl Playlists {
     /// playlists in the [`Layout::Livepeer`] layout.
     pub fn master(&self, stream_id: &str, layout: Layout) -> Option<String> {
         self.with(|streams| {
-            let state = streams.get(stream_id).filter(|s| !s.renditions.is_empty())?;
+            let state = streams
+                .get(stream_id)
+                .filter(|s| !s.renditions.is_empty())?;
             let variants = state
                 .renditions
                 .iter()
@@ -204,7 +218,13 @@ impl Playlists {
 
     /// A rendition's live playlist, or its full recording when `recording` (recorded streams
     /// only); `None` if unknown.
-    pub fn media(&self, stream_id: &str, rendition: &str, layout: Layout, recording: bool) -> Option<String> {
+    pub fn media(
+        &self,
+        stream_id: &str,
+        rendition: &str,
+        layout: Layout,
+        recording: bool,
+    ) -> Option<String> {
         self.with(|streams| {
             let state = streams.get(stream_id)?;
             let r = state.renditions.iter().find(|r| r.name == rendition)?;
@@ -216,7 +236,11 @@ impl Playlists {
                     target_duration: None,
                     media_sequence: 0,
                     discontinuity_sequence: 0,
-                    playlist_type: Some(if state.ended { PlaylistType::Vod } else { PlaylistType::Event }),
+                    playlist_type: Some(if state.ended {
+                        PlaylistType::Vod
+                    } else {
+                        PlaylistType::Event
+                    }),
                     ended: state.ended,
                     segments: r.recording.clone(),
                 }
@@ -313,12 +337,24 @@ mod tests {
         p.apply("s", 0, 1_000, vec![meta("a", 10)]);
         p.apply("s", 1, 9_999, vec![meta("a", 10)]);
         p.apply("s", 3, 50_000, vec![meta("a", 10)]);
-        let parsed = livefarm_hls::parse_media(&p.media("s", "a", Layout::Hls, false).expect("media"))
-            .expect("parses");
+        let parsed =
+            livefarm_hls::parse_media(&p.media("s", "a", Layout::Hls, false).expect("media"))
+                .expect("parses");
         let flags: Vec<bool> = parsed.segments.iter().map(|s| s.discontinuity).collect();
         assert_eq!(flags, [false, false, true]);
-        let pdt: Vec<Option<UtcMillis>> = parsed.segments.iter().map(|s| s.program_date_time).collect();
-        assert_eq!(pdt, [Some(UtcMillis(1_000)), Some(UtcMillis(3_000)), Some(UtcMillis(50_000))]);
+        let pdt: Vec<Option<UtcMillis>> = parsed
+            .segments
+            .iter()
+            .map(|s| s.program_date_time)
+            .collect();
+        assert_eq!(
+            pdt,
+            [
+                Some(UtcMillis(1_000)),
+                Some(UtcMillis(3_000)),
+                Some(UtcMillis(50_000))
+            ]
+        );
     }
 
     #[test]
@@ -326,7 +362,8 @@ mod tests {
         let p = Playlists::new(6);
         p.apply("s", 0, 0, vec![meta("a", 1_000)]);
         p.apply("s", 1, 0, vec![meta("a", 3_000)]);
-        let master = livefarm_hls::parse_master(&p.master("s", Layout::Hls).expect("master")).expect("parses");
+        let master = livefarm_hls::parse_master(&p.master("s", Layout::Hls).expect("master"))
+            .expect("parses");
         assert_eq!(master.variants.len(), 1);
         let v = &master.variants[0];
         assert_eq!(v.bandwidth, 12_000);
@@ -343,8 +380,9 @@ mod tests {
             p.apply("s", seq, 0, vec![meta("a", 10)]);
         }
         p.end_stream("s");
-        let vod = livefarm_hls::parse_media(&p.media("s", "a", Layout::Livepeer, true).expect("vod"))
-            .expect("parses");
+        let vod =
+            livefarm_hls::parse_media(&p.media("s", "a", Layout::Livepeer, true).expect("vod"))
+                .expect("parses");
         assert_eq!(vod.segments.len(), 5);
         assert_eq!(vod.playlist_type, Some(PlaylistType::Vod));
         assert!(vod.ended);

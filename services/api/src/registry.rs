@@ -42,15 +42,20 @@ fn serialize_profiles<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     let text = livefarm_profiles::to_json_profiles(profiles);
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(serde::ser::Error::custom)?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(serde::ser::Error::custom)?;
     value.serialize(serializer)
 }
 
 /// Where streams are kept.
 pub trait StreamRegistry: Send + Sync + std::fmt::Debug {
     /// Creates a stream with fresh id, stream key and playback id.
-    fn create(&self, name: String, profiles: Vec<Profile>, record: bool)
-        -> RegistryFuture<'_, Stream>;
+    fn create(
+        &self,
+        name: String,
+        profiles: Vec<Profile>,
+        record: bool,
+    ) -> RegistryFuture<'_, Stream>;
     /// The stream with this id.
     fn get<'a>(&'a self, id: &'a str) -> RegistryFuture<'a, Option<Stream>>;
     /// The stream this stream key publishes to.
@@ -168,8 +173,14 @@ mod tests {
         assert!(stream.stream_key.len() >= 16);
         assert_ne!(stream.id, stream.playback_id);
         let by_id = registry.get(&stream.id).await.expect("get");
-        let by_key = registry.by_stream_key(&stream.stream_key).await.expect("key");
-        let by_pb = registry.by_playback_id(&stream.playback_id).await.expect("pb");
+        let by_key = registry
+            .by_stream_key(&stream.stream_key)
+            .await
+            .expect("key");
+        let by_pb = registry
+            .by_playback_id(&stream.playback_id)
+            .await
+            .expect("pb");
         assert_eq!(by_id.as_ref(), Some(&stream));
         assert_eq!(by_key.as_ref(), Some(&stream));
         assert_eq!(by_pb.as_ref(), Some(&stream));

@@ -36,6 +36,9 @@ pub enum Command {
     /// Transcode a media file into an HLS ladder (master playlist, one media playlist per
     /// rendition, and a `source` rendition).
     Transcode(TranscodeArgs),
+    /// Run every service in one process (in-process bus, local storage, no chain): HTTP push
+    /// ingest, a transcoder worker, HLS playback.
+    Up(crate::up::UpArgs),
     /// Measure Livefarm against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -89,6 +92,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
     match cli.command {
         Some(Command::Transcode(args)) => transcode::run(args, &config.media),
         Some(Command::Bench(command)) => bench::run(command),
+        Some(Command::Up(args)) => crate::up::run(args, &config.media),
         None => Err(anyhow::Error::new(UsageError(
             "no command given; try `livefarm transcode --help` or `livefarm --help`".to_string(),
         ))),

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod ladder_writer;
 mod transcode;
+mod up;
 
 fn main() -> ExitCode {
     livefarm::tune_allocator();

@@ -1,0 +1,465 @@
+//! End-to-end playback: a stream created over HTTP, real MPEG-TS segments in storage, results
+//! on a memory bus, playlists and segments fetched over real HTTP and checked with the HLS
+//! parser and ffprobe.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use livefarm_api::{ApiConfig, ApiServer, MemoryRegistry};
+use livefarm_bus::JobBus;
+use livefarm_hls::{parse_master, parse_media, MediaPlaylist, PlaylistType};
+use livefarm_jobs::{RenditionResult, ResultStatus, SegmentResult, Timings, RESULTS_STREAM};
+use livefarm_runtime::Shutdown;
+use livefarm_storage::{keys, Storage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const RENDITION: &str = "180p";
+
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A minimal HTTP/1.1 client (`Connection: close`), enough for these tests.
+async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://player.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "GET", path, None).await
+}
+
+/// Three 2 s 320x180 H.264 Main + AAC segments cut by the ffmpeg CLI.
+fn make_segments(dir: &Path) -> Vec<Bytes> {
+    let status = std::process::Command::new("ffmpeg")
+        .current_dir(dir)
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "6",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "main",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args([
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "segment",
+            "-segment_time",
+            "2",
+        ])
+        .args(["-segment_format", "mpegts", "seg%d.ts"])
+        .status()
+        .expect("the ffmpeg CLI must be installed (apt-get install ffmpeg)");
+    assert!(status.success(), "ffmpeg failed: {status}");
+    (0..3)
+        .map(|i| Bytes::from(std::fs::read(dir.join(format!("seg{i}.ts"))).expect("segment")))
+        .collect()
+}
+
+struct Harness {
+    server: ApiServer,
+    bus: Arc<dyn JobBus>,
+    storage: Storage,
+    shutdown: Shutdown,
+}
+
+async fn harness(window: usize) -> Harness {
+    let name = livefarm_api::random_id(12).expect("random");
+    let config = ApiConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_listen: "127.0.0.1:0".parse().expect("addr"),
+        bus_url: format!("memory://api-test-{name}"),
+        live_window: window,
+        consumer: "test".to_owned(),
+        poll_interval_ms: 50,
+        ..ApiConfig::default()
+    };
+    let bus = livefarm_bus::connect(&config.bus_url).await.expect("bus");
+    let storage = Storage::from_url("memory://").await.expect("storage");
+    let shutdown = Shutdown::new();
+    let server = livefarm_api::start_with(
+        &config,
+        bus.clone(),
+        storage.clone(),
+        Arc::new(MemoryRegistry::new()),
+        shutdown.clone(),
+    )
+    .await
+    .expect("server starts");
+    Harness {
+        server,
+        bus,
+        storage,
+        shutdown,
+    }
+}
+
+impl Harness {
+    fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Stores segment `seq` (source and one rendition) and publishes its result.
+    async fn publish(&self, stream_id: &str, seq: u64, bytes: &Bytes) {
+        let key = keys::rendition_segment(stream_id, RENDITION, seq, "ts");
+        self.storage.put(&key, bytes.clone()).await.expect("put");
+        self.storage
+            .put(&keys::source_segment(stream_id, seq), bytes.clone())
+            .await
+            .expect("put");
+        let result = SegmentResult {
+            stream_id: stream_id.to_owned(),
+            seq,
+            worker_id: "w1".to_owned(),
+            status: ResultStatus::Ok,
+            renditions: vec![RenditionResult {
+                name: RENDITION.to_owned(),
+                key,
+                width: 320,
+                height: 180,
+                frames: 60,
+                pixels: 60 * 320 * 180,
+                duration: 2.0,
+            }],
+            decoded_pixels: 0,
+            timings: Timings::default(),
+            error: None,
+            attempt: 1,
+        };
+        self.bus
+            .publish(RESULTS_STREAM, &result.encode(), &result.headers())
+            .await
+            .expect("publish");
+    }
+
+    /// Waits until the media playlist satisfies `done`.
+    async fn media_until(
+        &self,
+        path: &str,
+        done: impl Fn(&MediaPlaylist) -> bool,
+    ) -> MediaPlaylist {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let response = get(self.addr(), path).await;
+            if response.status == 200 {
+                let playlist = parse_media(&response.text()).expect("media playlist parses");
+                if done(&playlist) {
+                    return playlist;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting on {path}: {} {}",
+                response.status,
+                response.text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        self.server.wait().await.expect("clean shutdown");
+    }
+}
+
+async fn create_stream(addr: SocketAddr, body: &str) -> serde_json::Value {
+    let response = request(addr, "POST", "/api/stream", Some(body)).await;
+    assert_eq!(response.status, 201, "{}", response.text());
+    serde_json::from_slice(&response.body).expect("json stream")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_playback_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segments = make_segments(dir.path());
+    let h = harness(6).await;
+    let addr = h.addr();
+
+    let stream = create_stream(
+        addr,
+        r#"{"name":"cam","record":true,"profiles":[{"name":"180p","width":320,"height":180,"bitrate":400000}]}"#,
+    )
+    .await;
+    let id = stream["id"].as_str().expect("id").to_owned();
+    let playback = stream["playbackId"]
+        .as_str()
+        .expect("playbackId")
+        .to_owned();
+    assert!(stream["streamKey"].as_str().expect("streamKey").len() >= 16);
+    assert_eq!(stream["record"], true);
+    assert_eq!(stream["profiles"][0]["name"], "180p");
+    let fetched = get(addr, &format!("/api/stream/{id}")).await;
+    assert_eq!(fetched.status, 200);
+    let fetched: serde_json::Value = serde_json::from_slice(&fetched.body).expect("json");
+    assert_eq!(fetched, stream);
+
+    // no segments yet: a clear 404
+    let early = get(addr, &format!("/hls/{playback}/index.m3u8")).await;
+    assert_eq!(early.status, 404);
+    assert!(early.text().contains("no segments yet"), "{}", early.text());
+
+    for seq in 0..3 {
+        h.publish(&id, seq, &segments[seq as usize]).await;
+    }
+    let media_path = format!("/hls/{playback}/{RENDITION}/index.m3u8");
+    let media = h.media_until(&media_path, |p| p.segments.len() == 3).await;
+    assert_eq!(media.media_sequence, 0);
+    assert!(!media.ended);
+    assert_eq!(media.segments[0].uri, "0.ts");
+    let pdt: Vec<i64> = media
+        .segments
+        .iter()
+        .map(|s| s.program_date_time.expect("program date time").0)
+        .collect();
+    assert_eq!(pdt[1] - pdt[0], 2_000);
+    assert_eq!(pdt[2] - pdt[1], 2_000);
+
+    let master = get(addr, &format!("/hls/{playback}/index.m3u8")).await;
+    assert_eq!(master.status, 200);
+    assert_eq!(
+        master.header("content-type"),
+        Some(livefarm_api::PLAYLIST_TYPE)
+    );
+    assert_eq!(master.header("cache-control"), Some("max-age=1"));
+    assert_eq!(master.header("access-control-allow-origin"), Some("*"));
+    let parsed = parse_master(&master.text()).expect("master parses");
+    let uris: Vec<&str> = parsed.variants.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(uris, ["source/index.m3u8", "180p/index.m3u8"]);
+    let total: usize = segments.iter().map(Bytes::len).sum();
+    let peak = segments
+        .iter()
+        .map(|s| s.len() as u64 * 8 / 2)
+        .max()
+        .expect("peak");
+    for variant in &parsed.variants {
+        // ffmpeg reported Main profile, level 1.3 with AAC-LC audio
+        let codecs = variant.codecs.as_deref().expect("codecs");
+        assert!(codecs.starts_with("avc1.4d"), "{codecs}");
+        assert!(codecs.ends_with("0d,mp4a.40.2"), "{codecs}");
+        assert!(
+            variant.bandwidth.abs_diff(peak) <= 1,
+            "{} vs {peak}",
+            variant.bandwidth
+        );
+        let average = (total as f64 * 8.0 / 6.0).round() as u64;
+        assert_eq!(variant.average_bandwidth, Some(average));
+    }
+    let rendition = &parsed.variants[1];
+    assert_eq!(rendition.resolution, Some((320, 180)));
+    assert_eq!(rendition.frame_rate, Some(30.0));
+
+    let segment = get(addr, &format!("/hls/{playback}/{RENDITION}/1.ts")).await;
+    assert_eq!(segment.status, 200);
+    assert_eq!(
+        segment.header("content-type"),
+        Some(livefarm_api::SEGMENT_TYPE)
+    );
+    assert_eq!(segment.body, segments[1].to_vec());
+
+    let probe = tokio::process::Command::new("ffprobe")
+        .args(["-v", "error"])
+        .arg(format!("http://{addr}/hls/{playback}/index.m3u8"))
+        .output();
+    let probe = tokio::time::timeout(Duration::from_secs(60), probe)
+        .await
+        .expect("ffprobe finished in time")
+        .expect("the ffprobe CLI must be installed (apt-get install ffmpeg)");
+    assert!(
+        probe.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+
+    // 8 segments through a window of 6: the first two slide out
+    for seq in 3..8 {
+        h.publish(&id, seq, &segments[seq as usize % 3]).await;
+    }
+    let media = h.media_until(&media_path, |p| p.media_sequence == 2).await;
+    assert_eq!(media.segments.len(), 6);
+    assert_eq!(media.segments[0].uri, "2.ts");
+    assert!(media.segments.iter().all(|s| !s.discontinuity));
+
+    // seq 8 never arrives: 9 follows a discontinuity
+    h.publish(&id, 9, &segments[0]).await;
+    let media = h.media_until(&media_path, |p| p.media_sequence == 3).await;
+    let last = media.segments.last().expect("segments");
+    assert_eq!(last.uri, "9.ts");
+    assert!(last.discontinuity);
+    assert_eq!(media.segments.iter().filter(|s| s.discontinuity).count(), 1);
+
+    // go-livepeer aliases by stream id
+    let alias = get(addr, &format!("/stream/{id}.m3u8")).await;
+    assert_eq!(alias.status, 200);
+    let alias = parse_master(&alias.text()).expect("alias master parses");
+    assert_eq!(alias.variants[1].uri, format!("{id}/{RENDITION}.m3u8"));
+    let alias_media = get(addr, &format!("/stream/{id}/{RENDITION}.m3u8")).await;
+    assert_eq!(alias_media.status, 200);
+    let alias_media = parse_media(&alias_media.text()).expect("alias media parses");
+    assert_eq!(alias_media.segments[0].uri, format!("{RENDITION}/3.ts"));
+    let alias_segment = get(addr, &format!("/stream/{id}/{RENDITION}/3.ts")).await;
+    assert_eq!(alias_segment.status, 200);
+    assert_eq!(alias_segment.body, segments[0].to_vec());
+
+    // end of stream: ENDLIST on the live playlist, the recording has every segment
+    let ended = request(addr, "POST", &format!("/api/stream/{id}/end"), None).await;
+    assert_eq!(ended.status, 204);
+    let media = h.media_until(&media_path, |p| p.ended).await;
+    assert_eq!(media.media_sequence, 3);
+    let recording = get(addr, &format!("/hls/{playback}/{RENDITION}/recording.m3u8")).await;
+    assert_eq!(recording.status, 200);
+    let recording = parse_media(&recording.text()).expect("recording parses");
+    assert!(recording.ended);
+    assert_eq!(recording.playlist_type, Some(PlaylistType::Vod));
+    let seqs: Vec<&str> = recording.segments.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(
+        seqs,
+        ["0.ts", "1.ts", "2.ts", "3.ts", "4.ts", "5.ts", "6.ts", "7.ts", "9.ts"]
+    );
+
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_cors_and_unknown_ids() {
+    let h = harness(6).await;
+    let addr = h.addr();
+
+    for (body, needle) in [
+        ("not json", "not json"),
+        (r#"[1]"#, "json object"),
+        (r#"{"profiles":["P240p30fps16x9"]}"#, "name"),
+        (r#"{"name":"x","profiles":["P999p"]}"#, "unknown preset"),
+        (r#"{"name":"x","profiles":{"a":1}}"#, "array"),
+        (r#"{"name":"x","record":"yes"}"#, "record"),
+    ] {
+        let response = request(addr, "POST", "/api/stream", Some(body)).await;
+        assert_eq!(response.status, 400, "{body}: {}", response.text());
+        let error: serde_json::Value = serde_json::from_slice(&response.body).expect("json error");
+        let message = error["errors"][0].as_str().expect("message");
+        assert!(message.contains(needle), "{body}: {message}");
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+    }
+
+    let stream = create_stream(
+        addr,
+        r#"{"name":"presets","profiles":["P240p30fps16x9","360p0"]}"#,
+    )
+    .await;
+    assert_eq!(stream["profiles"].as_array().expect("profiles").len(), 2);
+    assert_eq!(stream["record"], false);
+    let defaults = create_stream(addr, r#"{"name":"defaults"}"#).await;
+    assert!(!defaults["profiles"]
+        .as_array()
+        .expect("profiles")
+        .is_empty());
+    assert_ne!(defaults["id"], stream["id"]);
+    let playback = stream["playbackId"].as_str().expect("playbackId");
+
+    for path in [
+        "/api/stream/nope".to_owned(),
+        "/hls/nope/index.m3u8".to_owned(),
+        format!("/hls/{playback}/index.m3u8"),
+        format!("/hls/{playback}/180p/index.m3u8"),
+        format!("/hls/{playback}/180p/0.ts"),
+        "/stream/nope.m3u8".to_owned(),
+        "/stream/nope/180p.m3u8".to_owned(),
+        "/stream/nope/180p/0.ts".to_owned(),
+        "/no/such/route".to_owned(),
+    ] {
+        let response = get(addr, &path).await;
+        assert_eq!(response.status, 404, "{path}");
+        let error: serde_json::Value = serde_json::from_slice(&response.body).expect("json error");
+        assert!(error["errors"][0].is_string(), "{path}");
+        assert_eq!(response.header("access-control-allow-origin"), Some("*"));
+    }
+    let unknown = get(addr, "/hls/nope/index.m3u8").await;
+    assert!(unknown.text().contains("playback id"), "{}", unknown.text());
+    let end = request(addr, "POST", "/api/stream/nope/end", None).await;
+    assert_eq!(end.status, 404);
+
+    let preflight = request(
+        addr,
+        "OPTIONS",
+        &format!("/hls/{playback}/index.m3u8"),
+        None,
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .expect("allow-methods")
+        .contains("GET"));
+
+    let admin = get(h.server.admin_addr(), "/livez").await;
+    assert_eq!(admin.status, 200);
+
+    h.stop().await;
+}

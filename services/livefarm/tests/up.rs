@@ -1,0 +1,174 @@
+//! `livefarm up` as a user runs it: the real binary, segments pushed over HTTP with go-livepeer's
+//! push contract, the ladder played back over HLS with ffprobe, and a clean stop on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let status = String::from_utf8_lossy(&raw[..split])
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((status, raw[split + 4..].to_vec()))
+}
+
+#[test]
+fn up_takes_http_push_and_plays_hls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=320x180:rate=25:duration=4")
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args([
+            "-g",
+            "50",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-f",
+            "segment",
+            "-segment_time",
+            "2",
+        ])
+        .args(["-reset_timestamps", "0"])
+        .arg(dir.path().join("seg%d.ts"))
+        .status()
+        .expect("ffmpeg must be installed (apt-get install ffmpeg)");
+    assert!(made.success());
+
+    let (push, playback, admin) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livefarm"))
+        .args(["--set", "media.x264_preset=ultrafast", "up", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--push-listen",
+            &push.to_string(),
+            "--playback-listen",
+            &playback.to_string(),
+        ])
+        .args(["--admin-listen", &admin.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start livefarm up");
+
+    let started = Instant::now();
+    while request(admin, "GET", "/readyz", "", b"").map(|r| r.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "livefarm up never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let config = "Livepeer-Transcode-Configuration: {\"profiles\":[{\"name\":\"90p\",\"width\":160,\"height\":90,\"bitrate\":100000}]}\r\n";
+    for seq in 0..2 {
+        let segment = std::fs::read(dir.path().join(format!("seg{seq}.ts"))).expect("segment");
+        let (status, body) = request(
+            push,
+            "PUT",
+            &format!("/live/uptest/{seq}.ts"),
+            config,
+            &segment,
+        )
+        .expect("push");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    // Results reach playback through the bus; give it a moment.
+    let master = format!("http://{playback}/stream/uptest.m3u8");
+    let started = Instant::now();
+    loop {
+        let media = request(playback, "GET", "/stream/uptest/90p.m3u8", "", b"");
+        if media.as_ref().is_some_and(|(s, body)| {
+            *s == 200 && String::from_utf8_lossy(body).matches("#EXTINF").count() == 2
+        }) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "playlist never listed both segments: {media:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+            &master,
+        ])
+        .output()
+        .expect("ffprobe");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&probe.stdout).contains("160,90"),
+        "the 90p rendition plays"
+    );
+
+    // SIGTERM: every service drains and the process exits 0.
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "livefarm up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
