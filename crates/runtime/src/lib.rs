@@ -6,6 +6,7 @@ pub mod admin;
 pub mod config;
 mod error;
 mod readiness;
+pub mod service;
 mod shutdown;
 
 pub use admin::AdminServer;
@@ -15,6 +16,7 @@ pub use error::{
     EXIT_SECOND_SIGNAL,
 };
 pub use readiness::Readiness;
+pub use service::{service_main, ServiceArgs, ServiceConfig, ServiceFailure};
 pub use shutdown::{
     drain_with_deadline, install_signal_handlers, signal_action, DrainOutcome, Shutdown,
     SignalAction,

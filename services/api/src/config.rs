@@ -95,6 +95,16 @@ impl ApiConfig {
     }
 }
 
+impl livefarm_runtime::ServiceConfig for ApiConfig {
+    fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
+    }
+
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

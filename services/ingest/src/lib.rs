@@ -57,6 +57,12 @@ impl Default for IngestConfig {
     }
 }
 
+impl livefarm_runtime::ServiceConfig for IngestConfig {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct IngestState {

@@ -201,6 +201,16 @@ impl TranscoderConfig {
     }
 }
 
+impl livefarm_runtime::ServiceConfig for TranscoderConfig {
+    fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
+    }
+
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
