@@ -14,7 +14,8 @@ command -v ffmpeg >/dev/null || { echo "fuzz-smoke: ffmpeg is required (apt-get 
 
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   echo "fuzz-smoke: no nightly toolchain; running the stable smoke fuzzer instead" >&2
-  exec cargo test -p livefarm-media --test fuzz_smoke -- --nocapture
+  cargo test -p livefarm-media --test fuzz_smoke -- --nocapture
+  exec cargo test -p livefarm-orchestrator --lib segment::tests::garbage_headers_never_panic -- --nocapture
 fi
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
@@ -41,3 +42,9 @@ fi
 # FFmpeg's own one-time allocations are not leaks of ours; the session threads live on.
 cargo +nightly fuzz run --fuzz-dir fuzz segment_input "$corpus" -- \
   -max_total_time="$seconds" -detect_leaks=0 -rss_limit_mb=4096 -max_len=262144
+
+# The orchestrator's header decoders (Livepeer-Segment, Livepeer-Payment) and payment
+# processing; no seeds needed, the first byte switches to raw protobuf mode.
+mkdir -p fuzz/corpus/livepeer_headers
+cargo +nightly fuzz run --fuzz-dir fuzz livepeer_headers fuzz/corpus/livepeer_headers -- \
+  -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536

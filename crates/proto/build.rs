@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let protos = [
         root.join("livefarm/transcoder/v1/transcoder.proto"),
+        root.join("livefarm/segmenter/v1/segmenter.proto"),
         root.join("livepeer/net/lp_rpc.proto"),
         root.join("livepeer/net/redeemer.proto"),
     ];
@@ -14,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // live media chunks stay `Bytes`, so they are never copied between ingest and segmenter
+        .bytes(".livefarm.segmenter.v1.PublishChunk.data")
         .compile_protos(&protos, &[root])?;
     Ok(())
 }

@@ -1,1 +1,47 @@
 //! Shared helpers for Livefarm's multi-process integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A service binary of this workspace, built by cargo next to the running test (same target
+/// directory and profile), or taken from the environment variable `env_override` when set.
+/// Cargo has released its build lock while tests run, so this is a no-op when fresh.
+pub fn service_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_override) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile dir name")
+        .to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {bin}: {e}"));
+    assert!(status.success(), "building {bin} failed: {status}");
+    let path = profile_dir.join(bin);
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
+}

@@ -38,54 +38,11 @@ fn profiles() -> Vec<Profile> {
 fn transcoder_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(path) = std::env::var_os("LIVEFARM_TRANSCODER_BIN") {
-            return PathBuf::from(path);
-        }
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> -> target/<profile>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable lives in target/<profile>/deps")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile dir name")
-            .to_owned();
-        // cargo has released its build lock while tests run, so this is a no-op when fresh
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
+        livefarm_integration_tests::service_bin(
             "livefarm-transcoder",
-            "--bin",
             "livefarm-transcoder",
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let status = cmd
-            .status()
-            .expect("cannot run cargo to build livefarm-transcoder");
-        assert!(
-            status.success(),
-            "building livefarm-transcoder failed: {status}"
-        );
-        let bin = profile_dir.join("livefarm-transcoder");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
+            "LIVEFARM_TRANSCODER_BIN",
+        )
     })
 }
 
@@ -295,6 +252,7 @@ impl Farm {
             deadline_ms: Some(now_ms() + 300_000),
             trace: Default::default(),
             discontinuity: false,
+            ingested_at_ms: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

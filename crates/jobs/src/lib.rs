@@ -21,6 +21,8 @@
 //! `(stream_id, seq)`.
 
 mod error;
+mod events;
+mod waiters;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,6 +32,8 @@ pub use livefarm_profiles::Profile;
 use serde::{Deserialize, Serialize};
 
 pub use error::JobsError;
+pub use events::{StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS};
+pub use waiters::{dispatch_results, private_group, ResultWaiters};
 
 /// The index stream: one entry per enqueued job (payload: the stream id, header `seq`).
 pub const INDEX_STREAM: &str = "livefarm:jobs";
@@ -151,6 +155,10 @@ pub struct SegmentJob {
     /// session instead of continuing the previous one.
     #[serde(default)]
     pub discontinuity: bool,
+    /// When the bytes that completed the segment reached ingest (ms since the epoch), for
+    /// live-latency measurement; unset for segments that arrive whole (HTTP push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_at_ms: Option<u64>,
 }
 
 impl SegmentJob {
@@ -310,6 +318,14 @@ pub struct SegmentResult {
     /// Decoded source pixels.
     #[serde(default)]
     pub decoded_pixels: u64,
+    /// Copied from the job: the segment follows a publisher's reconnect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discontinuity: bool,
+    /// The source's picture size, as decoded (0 when unknown).
+    #[serde(default)]
+    pub source_width: u32,
+    #[serde(default)]
+    pub source_height: u32,
     /// Time spent.
     #[serde(default)]
     pub timings: Timings,
@@ -371,6 +387,7 @@ mod tests {
             deadline_ms: None,
             trace: HashMap::from([("traceparent".to_owned(), "00-ab-cd-01".to_owned())]),
             discontinuity: false,
+            ingested_at_ms: None,
         }
     }
 
@@ -419,6 +436,9 @@ mod tests {
             status: ResultStatus::Dropped,
             renditions: vec![],
             decoded_pixels: 0,
+            discontinuity: false,
+            source_width: 0,
+            source_height: 0,
             timings: Timings {
                 queue_ms: 1,
                 transcode_ms: 2,

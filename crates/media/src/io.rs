@@ -64,6 +64,26 @@ pub fn open_memory_input(data: Bytes, format: InputFormat) -> Result<Input, ffmp
     }
 }
 
+/// Opens a demuxer over a live, non-seekable byte stream (a pipe, a socket, a channel of
+/// chunks). `read` blocks until bytes arrive and returns 0 at the end of the stream, so call
+/// this, and read packets from the result, on a thread that may block.
+pub fn open_stream_input<R>(reader: R, format: InputFormat) -> Result<Input, ffmpeg::Error>
+where
+    R: std::io::Read + Send + 'static,
+{
+    let io = StreamIo::from_read_with_capacity(reader, 32 * 1024)?;
+    let mut options = ffmpeg::Dictionary::new();
+    // Enough to find both streams of an FLV or TS feed without holding the first segment back.
+    options.set("probesize", "5000000");
+    options.set("analyzeduration", "3000000");
+    let name = format.demuxer_name().map(|name| match name {
+        "mpegts" => "live.ts",
+        "flv" => "live.flv",
+        _ => "live.mp4",
+    });
+    ffmpeg::format::input_from_stream(io, name, Some(options))
+}
+
 /// A growable, seekable byte buffer shared with FFmpeg's muxer, so the bytes can be taken back
 /// after the muxer is dropped.
 #[derive(Clone, Default)]

@@ -11,7 +11,7 @@ use ffmpeg::{codec, media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::error::{ff, MediaError};
-use crate::io::open_memory_output;
+use crate::io::{open_memory_output, open_stream_input, InputFormat};
 
 const TICK: Rational = Rational(1, 90_000);
 /// Where the first timestamp of a segmented stream lands (90 kHz).
@@ -51,6 +51,9 @@ pub struct Segmenter {
     target: i64,
     max: i64,
     offset: Option<i64>,
+    /// Where the first timestamp lands (90 kHz): [`START_OFFSET`], or where the previous
+    /// publish session of the same stream ended.
+    start_at: i64,
     frame_ticks: i64,
     seq: u64,
     current: Vec<(usize, Packet)>,
@@ -73,6 +76,39 @@ impl Segmenter {
             path: path.display().to_string(),
             reason,
         })
+    }
+
+    /// Opens a live stream read from `reader` (FLV from RTMP, MPEG-TS from SRT). Blocks until
+    /// the demuxer has seen both streams, so call it where blocking is fine.
+    pub fn open_stream<R>(reader: R, format: InputFormat, target: f64) -> Result<Self, MediaError>
+    where
+        R: std::io::Read + Send + 'static,
+    {
+        crate::init()?;
+        let input = open_stream_input(reader, format).map_err(|e| MediaError::Input {
+            path: "live stream".to_string(),
+            reason: ff(e),
+        })?;
+        Self::from_input(input, target).map_err(|reason| MediaError::Input {
+            path: "live stream".to_string(),
+            reason,
+        })
+    }
+
+    /// Continues the numbering and the timeline of an earlier stream: the first segment gets
+    /// `seq` and its first timestamp lands at `start_pts` (90 kHz). Call before the first
+    /// [`Segmenter::next_segment`]; later calls change nothing.
+    pub fn continue_from(&mut self, seq: u64, start_pts: i64) {
+        if self.offset.is_none() {
+            self.seq = seq;
+            self.start_at = start_pts;
+        }
+    }
+
+    /// The timestamp (90 kHz) where the next segment will start: the end of the last one.
+    pub fn next_start_pts(&self) -> i64 {
+        self.last_video_pts
+            .map_or(self.start_at, |last| last + self.frame_ticks)
     }
 
     /// Wraps an opened demuxer (for live streams: an input over a pipe or socket).
@@ -134,6 +170,7 @@ impl Segmenter {
             target: target_ticks,
             max: target_ticks * 3,
             offset: None,
+            start_at: START_OFFSET,
             frame_ticks,
             seq: 0,
             current: Vec::new(),
@@ -195,7 +232,7 @@ impl Segmenter {
                 continue;
             };
             let ticks = self.to_ticks(stream, ts);
-            let offset = *self.offset.get_or_insert(START_OFFSET - ticks);
+            let offset = *self.offset.get_or_insert(self.start_at - ticks);
             if stream == self.video_index {
                 let pts = packet
                     .pts()

@@ -12,6 +12,12 @@ pub enum OrchestratorError {
     /// Every session slot is taken (GL `ErrOrchCap`).
     #[error("OrchestratorCapped")]
     Capped,
+    /// The session already has a segment transcoding and a full queue behind it.
+    #[error("OrchestratorBusy")]
+    Busy,
+    /// The TLS certificate or key could not be made or read.
+    #[error("tls: {0}")]
+    Tls(String),
     /// GetOrchestrator's broadcaster signature did not verify (§3.1).
     #[error("Invalid orchestrator request: {0}")]
     InvalidRequest(String),
@@ -46,9 +52,9 @@ impl From<OrchestratorError> for tonic::Status {
     fn from(error: OrchestratorError) -> Self {
         let message = error.to_string();
         match error {
-            OrchestratorError::Config(_) | OrchestratorError::Pm(PmError::Randomness(_)) => {
-                tonic::Status::internal(message)
-            }
+            OrchestratorError::Config(_)
+            | OrchestratorError::Tls(_)
+            | OrchestratorError::Pm(PmError::Randomness(_)) => tonic::Status::internal(message),
             // go-livepeer's handlers return plain Go errors, which grpc-go sends as code
             // Unknown; Livepeer broadcasters only read the text.
             _ => tonic::Status::unknown(message),

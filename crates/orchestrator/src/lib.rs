@@ -2,18 +2,34 @@
 //! `net.Orchestrator` gRPC service (GetOrchestrator, Ping, EndTranscodingSession), auth
 //! tokens, capabilities and their compatibility test, the live-session registry, and the
 //! conversions between `livefarm_pm`'s payment structs, `livefarm_profiles`' profiles and
-//! the generated `net` proto types. The TLS port and `/segment` build on this.
+//! the generated `net` proto types; and the orchestrator port itself: TLS (self-signed or
+//! provided), `POST /segment` (§4.2) with payments, the result store and `GET /stream/...`,
+//! transcoding through the worker pool, and winning tickets queued for the redeemer.
 
 pub mod auth;
+pub mod broadcaster;
 pub mod capabilities;
 pub mod convert;
 pub mod error;
+pub mod http;
+mod metrics;
+pub mod node;
+pub mod segment;
+pub mod server;
 pub mod service;
 pub mod sessions;
+pub mod store;
+pub mod tickets;
+pub mod tls;
+pub mod transcode;
 
 pub use auth::{AuthTokens, AUTH_TOKEN_VALIDITY};
 pub use convert::{profile_from_proto, FromProto, ToProto};
 pub use error::OrchestratorError;
+pub use http::SegmentState;
 pub use livefarm_proto::livepeer::net;
+pub use node::{NodeConfig, RunningNode};
 pub use service::{OrchestratorConfig, OrchestratorService};
 pub use sessions::{SessionRegistry, DEFAULT_MAX_SESSIONS};
+pub use tickets::{BusTicketSink, MemoryTicketSink, WinningTicketSink, WINNING_TICKETS_STREAM};
+pub use transcode::{PoolTranscoder, SegmentTranscoder, TranscodeRequest, TranscodedRendition};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use livefarm_pm::sig::verify_address_sig;
-use livefarm_pm::{Address, Price, Recipient, Signer};
+use livefarm_pm::{Address, Balances, Price, Recipient, Signer};
 use livefarm_proto::livepeer::net;
 use livefarm_proto::livepeer::net::orchestrator_server::{Orchestrator, OrchestratorServer};
 use tonic::{Request, Response, Status};
@@ -13,6 +13,7 @@ use crate::capabilities::default_capabilities;
 use crate::convert::ToProto;
 use crate::error::OrchestratorError;
 use crate::sessions::{SessionRegistry, DEFAULT_MAX_SESSIONS};
+use crate::store::ResultStore;
 
 /// The orchestrator's settings.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,9 +68,15 @@ impl std::fmt::Debug for OrchestratorConfig {
     }
 }
 
-/// The `net.Orchestrator` gRPC service.
-#[derive(Debug)]
+/// The `net.Orchestrator` gRPC service and the state `/segment` shares with it. Cloning is
+/// cheap: every clone is the same orchestrator.
+#[derive(Debug, Clone)]
 pub struct OrchestratorService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     config: OrchestratorConfig,
     signer: Signer,
     recipient: Option<Arc<Recipient>>,
@@ -77,6 +84,8 @@ pub struct OrchestratorService {
     capabilities: net::Capabilities,
     tokens: Arc<AuthTokens>,
     sessions: Arc<SessionRegistry>,
+    balances: Balances,
+    store: Arc<ResultStore>,
 }
 
 impl OrchestratorService {
@@ -99,39 +108,69 @@ impl OrchestratorService {
             None => Signer::random()?,
         };
         Ok(OrchestratorService {
-            capabilities: default_capabilities(&config.version),
-            tokens: Arc::new(AuthTokens::new()?),
-            sessions: Arc::new(SessionRegistry::new(config.max_sessions)),
-            config,
-            signer,
-            recipient,
-            base_price,
+            inner: Arc::new(Inner {
+                capabilities: default_capabilities(&config.version),
+                tokens: Arc::new(AuthTokens::new()?),
+                sessions: Arc::new(SessionRegistry::new(config.max_sessions)),
+                balances: Balances::default(),
+                store: Arc::new(ResultStore::default()),
+                config,
+                signer,
+                recipient,
+                base_price,
+            }),
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &OrchestratorConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The address that signs Ping replies and results (OrchestratorInfo `address`).
     pub fn address(&self) -> Address {
-        self.signer.address()
+        self.inner.signer.address()
+    }
+
+    /// The key that signs Ping replies and results.
+    pub fn signer(&self) -> &Signer {
+        &self.inner.signer
+    }
+
+    /// The ticket receiver; `None` off-chain.
+    pub fn recipient(&self) -> Option<&Arc<Recipient>> {
+        self.inner.recipient.as_ref()
+    }
+
+    /// Balances per (sender, session), credited by tickets and debited per pixel.
+    pub fn balances(&self) -> &Balances {
+        &self.inner.balances
+    }
+
+    /// The renditions waiting for download (`GET /stream/...`).
+    pub fn store(&self) -> &Arc<ResultStore> {
+        &self.inner.store
+    }
+
+    /// Ends a session everywhere: the slot and its stored renditions.
+    pub fn close_session(&self, session_id: &str) -> bool {
+        self.inner.store.end_session(session_id);
+        self.inner.sessions.end(session_id)
     }
 
     /// The live sessions, shared with `/segment`.
     pub fn sessions(&self) -> Arc<SessionRegistry> {
-        Arc::clone(&self.sessions)
+        Arc::clone(&self.inner.sessions)
     }
 
     /// The token issuer, shared with `/segment`.
     pub fn auth_tokens(&self) -> Arc<AuthTokens> {
-        Arc::clone(&self.tokens)
+        Arc::clone(&self.inner.tokens)
     }
 
     /// The advertised capabilities.
     pub fn capabilities(&self) -> &net::Capabilities {
-        &self.capabilities
+        &self.inner.capabilities
     }
 
     /// The tonic server wrapper, ready for `Server::add_service`.
@@ -145,10 +184,10 @@ impl OrchestratorService {
         recipient: &Recipient,
         sender: &Address,
     ) -> Result<Price, OrchestratorError> {
-        if self.config.auto_adjust_price {
-            Ok(recipient.auto_adjusted_price(&self.base_price, sender)?)
+        if self.inner.config.auto_adjust_price {
+            Ok(recipient.auto_adjusted_price(&self.inner.base_price, sender)?)
         } else {
-            Ok(self.base_price.clone())
+            Ok(self.inner.base_price.clone())
         }
     }
 
@@ -160,16 +199,16 @@ impl OrchestratorService {
     ) -> Result<net::OrchestratorInfo, OrchestratorError> {
         // Go's BytesToAddress: the last 20 bytes, left-padded.
         let sender = Address::from_slice_lenient(&req.address);
-        if self.config.on_chain && !verify_address_sig(&sender, &req.sig) {
+        if self.inner.config.on_chain && !verify_address_sig(&sender, &req.sig) {
             return Err(OrchestratorError::InvalidRequest(
                 "orchestrator req sig check failed".to_string(),
             ));
         }
         if !req.ignore_capacity_check {
-            self.sessions.check_capacity("")?;
+            self.inner.sessions.check_capacity("")?;
         }
         // Off-chain go-livepeer quotes no price and no params: nothing is paid.
-        let (price_info, ticket_params) = match self.recipient.as_deref() {
+        let (price_info, ticket_params) = match self.inner.recipient.as_deref() {
             None => (None, None),
             Some(recipient) => {
                 let info = self.price_for(recipient, &sender)?.to_price_info()?;
@@ -180,12 +219,45 @@ impl OrchestratorService {
             }
         };
         Ok(net::OrchestratorInfo {
-            transcoder: self.config.service_uri.clone(),
+            transcoder: self.inner.config.service_uri.clone(),
             ticket_params,
             price_info,
-            address: self.signer.address().0.to_vec(),
-            capabilities: Some(self.capabilities.clone()),
-            auth_token: Some(self.tokens.issue(unix_now())?),
+            address: self.inner.signer.address().0.to_vec(),
+            capabilities: Some(self.inner.capabilities.clone()),
+            auth_token: Some(self.inner.tokens.issue(unix_now())?),
+            ..net::OrchestratorInfo::default()
+        })
+    }
+
+    /// The `OrchestratorInfo` of a `/segment` reply (§4.2 step 3): fresh ticket params at the
+    /// session's fixed price (the base price until a payment fixes one), and the token the
+    /// broadcaster sent rather than a new one.
+    pub fn segment_reply_info(
+        &self,
+        sender: &Address,
+        session_id: &str,
+        token: &net::AuthToken,
+    ) -> Result<net::OrchestratorInfo, OrchestratorError> {
+        let (price_info, ticket_params) = match self.inner.recipient.as_deref() {
+            None => (None, None),
+            Some(recipient) => {
+                let price = match self.inner.balances.fixed_price(*sender, session_id) {
+                    Some(price) => price,
+                    None => self.price_for(recipient, sender)?,
+                };
+                let info = price.to_price_info()?;
+                let price = Price::from_price_info(&info)?;
+                let params = recipient.ticket_params(sender, &price)?;
+                (Some(info.to_proto()), Some(params.to_wire(true).to_proto()))
+            }
+        };
+        Ok(net::OrchestratorInfo {
+            transcoder: self.inner.config.service_uri.clone(),
+            ticket_params,
+            price_info,
+            address: self.inner.signer.address().0.to_vec(),
+            capabilities: Some(self.inner.capabilities.clone()),
+            auth_token: Some(token.clone()),
             ..net::OrchestratorInfo::default()
         })
     }
@@ -194,8 +266,8 @@ impl OrchestratorService {
     /// session; true when the session was live.
     pub fn end_session(&self, token: Option<&net::AuthToken>) -> Result<bool, OrchestratorError> {
         let token = token.ok_or(OrchestratorError::MissingAuthToken)?;
-        self.tokens.verify_hmac(token)?;
-        Ok(self.sessions.end(&token.session_id))
+        self.inner.tokens.verify_hmac(token)?;
+        Ok(self.close_session(&token.session_id))
     }
 }
 
@@ -231,6 +303,7 @@ impl Orchestrator for OrchestratorService {
     ) -> Result<Response<net::PingPong>, Status> {
         // PingPong{value = Sign(value)} = personal_sign(keccak256(value)) (§3.3).
         let value = self
+            .inner
             .signer
             .sign_message(&request.into_inner().value)
             .to_vec();

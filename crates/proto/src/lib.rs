@@ -18,6 +18,15 @@ pub mod transcoder {
     }
 }
 
+/// `livefarm.segmenter.v1`: ingest streams live container bytes to the segmenter.
+pub mod segmenter {
+    /// Version 1.
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all)]
+        tonic::include_proto!("livefarm.segmenter.v1");
+    }
+}
+
 /// go-livepeer's protocol, compiled from `proto/livepeer/`.
 pub mod livepeer {
     /// `package net`: `net.Orchestrator`, `net.Transcoder`, `net.TicketRedeemer` and their

@@ -19,6 +19,10 @@ pub struct ApiConfig {
     pub admin_listen: SocketAddr,
     /// Job bus: `redis://host:port[/db]` or `memory://[name]` (one process only).
     pub bus_url: String,
+    /// Stream registry: `memory://[name]` (in-process; same name, same registry) or
+    /// `redis://host:port[/db]` (shared by every replica and by ingest; may be the bus's Redis,
+    /// keys live under `livefarm:registry:`).
+    pub registry_url: String,
     /// Object store: a directory, `file:///dir`, `s3://bucket/prefix?...` or `memory://`.
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
@@ -42,6 +46,7 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9481)),
             bus_url: "redis://127.0.0.1:6379".to_owned(),
+            registry_url: "memory://".to_owned(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
             results_group: "api".to_owned(),
@@ -68,6 +73,13 @@ impl ApiConfig {
         }
         if self.results_group.is_empty() {
             return Err(bad("results_group", "must not be empty"));
+        }
+        let schemes = ["memory://", "redis://", "rediss://", "redis+unix://"];
+        if !schemes.iter().any(|s| self.registry_url.starts_with(s)) {
+            return Err(bad(
+                "registry_url",
+                "expected memory://[name] or redis://host:port",
+            ));
         }
         if self.poll_interval_ms == 0 {
             return Err(bad("poll_interval_ms", "must be at least 1"));
@@ -116,6 +128,12 @@ mod tests {
         assert_eq!(config.listen.port(), 8080);
         let bad = ApiConfig {
             live_window: 0,
+            ..ApiConfig::default()
+        };
+        assert_eq!(bad.validate().expect_err("invalid").exit_code(), 64);
+        assert_eq!(config.registry_url, "memory://");
+        let bad = ApiConfig {
+            registry_url: "etcd://x".to_owned(),
             ..ApiConfig::default()
         };
         assert_eq!(bad.validate().expect_err("invalid").exit_code(), 64);

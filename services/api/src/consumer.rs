@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livefarm_bus::{Delivery, JobBus};
-use livefarm_jobs::{ResultStatus, SegmentResult, RESULTS_STREAM};
+use livefarm_jobs::{
+    ResultStatus, SegmentResult, StreamEvent, StreamEventKind, RESULTS_STREAM, STREAM_EVENTS,
+};
 use livefarm_runtime::Shutdown;
 use livefarm_storage::{keys, StorageError};
 use tracing::{debug, warn};
@@ -115,7 +117,8 @@ pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i6
                 rendition: keys::SOURCE_RENDITION.to_owned(),
                 duration,
                 size: bytes.len() as u64,
-                resolution: None,
+                resolution: (result.source_width > 0 && result.source_height > 0)
+                    .then_some((result.source_width, result.source_height)),
                 frame_rate: None,
                 info: tsprobe::probe(&bytes),
             }),
@@ -125,5 +128,68 @@ pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i6
     }
     state
         .playlists
-        .apply(stream_id, result.seq, start_ms, metas)
+        .apply_marked(stream_id, result.seq, start_ms, result.discontinuity, metas)
+}
+
+/// How long an ended stream waits for its last segments' results before its playlists end
+/// anyway (a failed last segment never arrives).
+const END_GRACE: Duration = Duration::from_secs(20);
+
+/// Reads publish lifecycle events: an `ended` stream gets `EXT-X-ENDLIST` once the results of
+/// its last segments are in (or after [`END_GRACE`]).
+pub async fn consume_stream_events(
+    state: AppState,
+    bus: Arc<dyn JobBus>,
+    group: String,
+    consumer: String,
+    poll: Duration,
+    shutdown: Shutdown,
+) {
+    loop {
+        let read = tokio::select! {
+            () = shutdown.triggered() => return,
+            read = bus.consume(STREAM_EVENTS, &group, &consumer, BATCH, poll) => read,
+        };
+        let deliveries = match read {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                warn!(%error, "cannot read stream events");
+                tokio::select! {
+                    () = shutdown.triggered() => return,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        for delivery in deliveries {
+            match serde_json::from_slice::<StreamEvent>(&delivery.payload) {
+                Ok(event) if event.event == StreamEventKind::Ended => {
+                    tokio::spawn(end_when_caught_up(state.clone(), event, poll));
+                }
+                Ok(_) => {}
+                Err(error) => warn!(%error, "skipping malformed stream event"),
+            }
+            if let Err(error) = bus.ack(STREAM_EVENTS, &group, delivery.id).await {
+                warn!(%error, "cannot ack stream event");
+            }
+        }
+    }
+}
+
+async fn end_when_caught_up(state: AppState, event: StreamEvent, poll: Duration) {
+    let deadline = tokio::time::Instant::now() + END_GRACE;
+    let last = event.next_seq.checked_sub(1);
+    loop {
+        let caught_up = event.segments == 0
+            || last.is_none_or(|last| !state.playlists.is_new(&event.stream_id, last));
+        if caught_up || tokio::time::Instant::now() >= deadline {
+            // a publisher that came back meanwhile keeps its stream live
+            if !state.playlists.is_new(&event.stream_id, event.next_seq) {
+                return;
+            }
+            debug!(stream_id = %event.stream_id, caught_up, "stream ended");
+            state.end_stream(&event.stream_id);
+            return;
+        }
+        tokio::time::sleep(poll.min(Duration::from_millis(200))).await;
+    }
 }

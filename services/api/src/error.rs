@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use livefarm_bus::BusError;
+use livefarm_registry::RegistryError;
 use livefarm_runtime::RuntimeError;
 use livefarm_storage::StorageError;
 
@@ -46,9 +47,9 @@ pub enum ApiError {
     /// The HTTP server stopped with an I/O error.
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
-    /// No randomness for ids and keys.
-    #[error("cannot generate random id: {0}")]
-    Randomness(String),
+    /// The stream registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 impl ApiError {
@@ -60,6 +61,9 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Storage(StorageError::InvalidKey { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Registry(RegistryError::Conflict { .. }) => StatusCode::CONFLICT,
+            ApiError::Registry(RegistryError::InvalidStream(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Registry(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,7 +71,9 @@ impl ApiError {
     /// The process exit code: 64 for a bad config, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ApiError::Config { .. } => livefarm_runtime::EXIT_BAD_CONFIG,
+            ApiError::Config { .. } | ApiError::Registry(RegistryError::InvalidUrl { .. }) => {
+                livefarm_runtime::EXIT_BAD_CONFIG
+            }
             ApiError::Runtime(e) => e.exit_code(),
             _ => livefarm_runtime::EXIT_FAILURE,
         }

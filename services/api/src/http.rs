@@ -27,10 +27,14 @@ const FINAL_CACHE: &str = "max-age=3600";
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/stream", post(create_stream))
-        .route("/api/stream/{id}", get(get_stream))
+        .route("/api/stream", post(create_stream).get(list_streams))
+        .route("/api/stream/{id}", get(get_stream).delete(delete_stream))
         .route("/api/stream/{id}/end", post(end_stream))
         .route("/hls/{playback_id}/index.m3u8", get(hls_master))
+        .route(
+            "/hls/{playback_id}/recording.m3u8",
+            get(hls_recording_master),
+        )
         .route("/hls/{playback_id}/{rendition}/{file}", get(hls_rendition))
         .route("/stream/{file}", get(livepeer_master))
         .route("/stream/{id}/{file}", get(livepeer_media))
@@ -46,7 +50,7 @@ async fn cors(request: Request, next: Next) -> Response {
         let headers = preflight.headers_mut();
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, POST, OPTIONS"),
+            HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -132,6 +136,23 @@ async fn get_stream(
         Some(stream) => Ok(Json(stream).into_response()),
         None => Err(unknown_stream(&id)),
     }
+}
+
+async fn list_streams(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.registry.list().await?).into_response())
+}
+
+/// Forgets the stream: its key stops publishing, its playback id stops resolving, and its live
+/// playlists end.
+async fn delete_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state.registry.delete(&id).await? {
+        return Err(unknown_stream(&id));
+    }
+    state.playlists.end_stream(&id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn end_stream(
@@ -228,6 +249,22 @@ async fn hls_master(
 ) -> Result<Response, ApiError> {
     let stream_id = playback_stream(&state, &playback_id).await?;
     master(&state, &stream_id, Layout::Hls)
+}
+
+async fn hls_recording_master(
+    State(state): State<AppState>,
+    Path(playback_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stream_id = playback_stream(&state, &playback_id).await?;
+    let text = state
+        .playlists
+        .recording_master(&stream_id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "stream {stream_id:?} has no recording (record is off or no segments yet)"
+            ))
+        })?;
+    Ok(playlist(&state, &stream_id, text))
 }
 
 async fn hls_rendition(

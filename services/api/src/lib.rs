@@ -10,7 +10,6 @@ mod consumer;
 mod error;
 mod http;
 mod playlist;
-mod registry;
 mod tsprobe;
 
 use std::net::SocketAddr;
@@ -26,8 +25,13 @@ pub use config::ApiConfig;
 pub use consumer::{apply_result, consume_results};
 pub use error::ApiError;
 pub use http::{router, PLAYLIST_TYPE, SEGMENT_TYPE};
+pub use livefarm_registry::{
+    random_id, MemoryRegistry, RedisRegistry, RegistryError, RegistryFuture, Stream, StreamRegistry,
+};
 pub use playlist::{Layout, Playlists, SegmentMeta};
-pub use registry::{random_id, MemoryRegistry, RegistryFuture, Stream, StreamRegistry};
+
+/// The stream registry crate, re-exported for the `livefarm` command.
+pub use livefarm_registry as registry;
 pub use tsprobe::{probe as probe_ts, TsInfo};
 
 /// What the handlers and the results consumer share.
@@ -91,19 +95,13 @@ impl ApiServer {
     }
 }
 
-/// Connects the bus and the store named in `config` and starts the service.
+/// Connects the bus, the store and the registry named in `config` and starts the service.
 pub async fn start(config: &ApiConfig, shutdown: Shutdown) -> Result<ApiServer, ApiError> {
     config.validate()?;
     let bus = livefarm_bus::connect(&config.bus_url).await?;
     let storage = Storage::from_url(&config.storage_url).await?;
-    start_with(
-        config,
-        bus,
-        storage,
-        Arc::new(MemoryRegistry::new()),
-        shutdown,
-    )
-    .await
+    let registry = livefarm_registry::connect(&config.registry_url).await?;
+    start_with(config, bus, storage, registry, shutdown).await
 }
 
 /// Starts the HTTP server, the admin server and the results consumer over the given parts.
@@ -132,6 +130,14 @@ pub async fn start_with(
         .local_addr()
         .map_err(|source| ApiError::Bind { addr, source })?;
 
+    tokio::spawn(consumer::consume_stream_events(
+        state.clone(),
+        bus.clone(),
+        format!("{}-events", config.results_group),
+        config.consumer_name(),
+        config.poll_interval(),
+        shutdown.clone(),
+    ));
     let consumer = tokio::spawn(consume_results(
         state.clone(),
         bus,

@@ -118,6 +118,19 @@ impl Playlists {
         start_ms: i64,
         segments: Vec<SegmentMeta>,
     ) -> bool {
+        self.apply_marked(stream_id, seq, start_ms, false, segments)
+    }
+
+    /// [`Self::apply`] for a segment the segmenter marked as following a reconnect: it gets
+    /// `EXT-X-DISCONTINUITY` even though its seq follows the previous one.
+    pub fn apply_marked(
+        &self,
+        stream_id: &str,
+        seq: u64,
+        start_ms: i64,
+        reconnect: bool,
+        segments: Vec<SegmentMeta>,
+    ) -> bool {
         if segments.is_empty() {
             return false;
         }
@@ -127,7 +140,11 @@ impl Playlists {
             if state.last_seq.is_some_and(|last| seq <= last) {
                 return false;
             }
-            let discontinuity = state.last_seq.is_some_and(|last| seq != last + 1);
+            let discontinuity = state
+                .last_seq
+                .is_some_and(|last| seq != last + 1 || reconnect);
+            // new segments make an ended stream live again (the publisher came back)
+            state.ended = false;
             let start = match state.next_start_ms {
                 Some(next) if !discontinuity => next,
                 _ => start_ms,
@@ -188,28 +205,40 @@ impl Playlists {
     /// The master playlist, `None` until a segment arrived. `stream_id` names the media
     /// playlists in the [`Layout::Livepeer`] layout.
     pub fn master(&self, stream_id: &str, layout: Layout) -> Option<String> {
+        self.render_master(stream_id, false, |name| match layout {
+            Layout::Hls => format!("{name}/index.m3u8"),
+            Layout::Livepeer => format!("{stream_id}/{name}.m3u8"),
+        })
+    }
+
+    /// The master playlist of a recorded stream's whole session (every rendition's
+    /// `recording.m3u8`, [`Layout::Hls`]); `None` unless the stream records and has segments.
+    pub fn recording_master(&self, stream_id: &str) -> Option<String> {
+        self.render_master(stream_id, true, |name| format!("{name}/recording.m3u8"))
+    }
+
+    fn render_master(
+        &self,
+        stream_id: &str,
+        recording: bool,
+        uri: impl Fn(&str) -> String,
+    ) -> Option<String> {
         self.with(|streams| {
             let state = streams
                 .get(stream_id)
-                .filter(|s| !s.renditions.is_empty())?;
+                .filter(|s| !s.renditions.is_empty() && (s.record || !recording))?;
             let variants = state
                 .renditions
                 .iter()
-                .map(|r| {
-                    let uri = match layout {
-                        Layout::Hls => format!("{}/index.m3u8", r.name),
-                        Layout::Livepeer => format!("{stream_id}/{}.m3u8", r.name),
-                    };
-                    Variant {
-                        uri,
-                        bandwidth: r.peak_bps.max(1),
-                        average_bandwidth: (r.total_seconds > 0.0)
-                            .then(|| (r.total_bits / r.total_seconds).round() as u64),
-                        resolution: r.resolution,
-                        codecs: r.codecs.clone(),
-                        frame_rate: r.frame_rate,
-                        name: Some(r.name.clone()),
-                    }
+                .map(|r| Variant {
+                    uri: uri(&r.name),
+                    bandwidth: r.peak_bps.max(1),
+                    average_bandwidth: (r.total_seconds > 0.0)
+                        .then(|| (r.total_bits / r.total_seconds).round() as u64),
+                    resolution: r.resolution,
+                    codecs: r.codecs.clone(),
+                    frame_rate: r.frame_rate,
+                    name: Some(r.name.clone()),
                 })
                 .collect();
             Some(MasterPlaylist { variants }.render())
@@ -332,6 +361,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reconnect_marks_a_discontinuity_and_reopens_an_ended_stream() {
+        let p = Playlists::new(6);
+        p.apply("s", 0, 1_000, vec![meta("a", 10)]);
+        assert!(p.end_stream("s"));
+        assert!(p.is_ended("s"));
+        assert!(p.apply_marked("s", 1, 60_000, true, vec![meta("a", 10)]));
+        assert!(!p.is_ended("s"), "the publisher came back");
+        let parsed =
+            livefarm_hls::parse_media(&p.media("s", "a", Layout::Hls, false).expect("media"))
+                .expect("parses");
+        let flags: Vec<bool> = parsed.segments.iter().map(|s| s.discontinuity).collect();
+        assert_eq!(flags, [false, true]);
+        assert_eq!(
+            parsed.segments[1].program_date_time.map(|t| t.0),
+            Some(60_000),
+            "the clock restarts at the reconnect"
+        );
+    }
+
+    #[test]
     fn gaps_mark_discontinuities_and_restart_the_clock() {
         let p = Playlists::new(6);
         p.apply("s", 0, 1_000, vec![meta("a", 10)]);
@@ -392,5 +441,42 @@ mod tests {
         assert_eq!(live.media_sequence, 3);
         assert!(live.ended);
         assert!(p.media("other", "a", Layout::Hls, true).is_none());
+    }
+
+    #[test]
+    fn recorded_sessions_have_a_vod_master_across_reconnects() {
+        let p = Playlists::new(2);
+        p.set_record("rec", true);
+        p.apply("live", 0, 0, vec![meta("a", 10)]);
+        for seq in [0, 1, 2, 5, 6] {
+            p.apply("rec", seq, 0, vec![meta("a", 10), meta("b", 20)]);
+        }
+        // only recorded streams have a recording master
+        assert!(p.recording_master("live").is_none());
+        assert!(p.recording_master("none").is_none());
+        let master = livefarm_hls::parse_master(&p.recording_master("rec").expect("master"))
+            .expect("parses");
+        let uris: Vec<&str> = master.variants.iter().map(|v| v.uri.as_str()).collect();
+        assert_eq!(uris, ["a/recording.m3u8", "b/recording.m3u8"]);
+        // while live the recording is an EVENT playlist that grows, then VOD once ended
+        let event =
+            livefarm_hls::parse_media(&p.media("rec", "b", Layout::Hls, true).expect("event"))
+                .expect("parses");
+        assert_eq!(event.playlist_type, Some(PlaylistType::Event));
+        assert!(!event.ended);
+        p.end_stream("rec");
+        let vod = livefarm_hls::parse_media(&p.media("rec", "b", Layout::Hls, true).expect("vod"))
+            .expect("parses");
+        assert_eq!(vod.playlist_type, Some(PlaylistType::Vod));
+        assert!(vod.ended);
+        let seqs: Vec<&str> = vod.segments.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(seqs, ["0.ts", "1.ts", "2.ts", "5.ts", "6.ts"]);
+        let flags: Vec<bool> = vod.segments.iter().map(|s| s.discontinuity).collect();
+        assert_eq!(flags, [false, false, false, true, false]);
+        // the live window kept only the last two
+        let live =
+            livefarm_hls::parse_media(&p.media("rec", "b", Layout::Hls, false).expect("live"))
+                .expect("parses");
+        assert_eq!(live.segments.len(), 2);
     }
 }

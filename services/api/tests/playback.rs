@@ -188,6 +188,9 @@ impl Harness {
                 duration: 2.0,
             }],
             decoded_pixels: 0,
+            discontinuity: false,
+            source_width: 640,
+            source_height: 360,
             timings: Timings::default(),
             error: None,
             attempt: 1,
@@ -292,6 +295,11 @@ async fn live_playback_over_http() {
     let parsed = parse_master(&master.text()).expect("master parses");
     let uris: Vec<&str> = parsed.variants.iter().map(|v| v.uri.as_str()).collect();
     assert_eq!(uris, ["source/index.m3u8", "180p/index.m3u8"]);
+    assert_eq!(
+        parsed.variants[0].resolution,
+        Some((640, 360)),
+        "the source variant has the decoded size"
+    );
     let total: usize = segments.iter().map(Bytes::len).sum();
     let peak = segments
         .iter()
@@ -382,6 +390,45 @@ async fn live_playback_over_http() {
         seqs,
         ["0.ts", "1.ts", "2.ts", "3.ts", "4.ts", "5.ts", "6.ts", "7.ts", "9.ts"]
     );
+    let flags: Vec<bool> = recording.segments.iter().map(|s| s.discontinuity).collect();
+    assert_eq!(flags.iter().filter(|d| **d).count(), 1);
+    assert!(flags[8], "9.ts follows a gap");
+    // the whole session as one adaptive VOD: a master over every rendition's recording
+    let vod_master = get(addr, &format!("/hls/{playback}/recording.m3u8")).await;
+    assert_eq!(vod_master.status, 200, "{}", vod_master.text());
+    assert_eq!(vod_master.header("cache-control"), Some("max-age=3600"));
+    let vod_master = parse_master(&vod_master.text()).expect("vod master parses");
+    let uris: Vec<&str> = vod_master.variants.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(uris, ["source/recording.m3u8", "180p/recording.m3u8"]);
+    let source_vod = get(addr, &format!("/hls/{playback}/source/recording.m3u8")).await;
+    let source_vod = parse_media(&source_vod.text()).expect("source recording parses");
+    assert_eq!(source_vod.segments.len(), 9);
+    let probe = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(format!("http://{addr}/hls/{playback}/recording.m3u8"))
+        .output();
+    let probe = tokio::time::timeout(Duration::from_secs(60), probe)
+        .await
+        .expect("ffprobe finished in time")
+        .expect("ffprobe");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .expect("duration");
+    // nine 2 s segments
+    assert!((seconds - 18.0).abs() < 1.0, "recording lasts {seconds} s");
 
     h.stop().await;
 }
@@ -458,8 +505,75 @@ async fn errors_cors_and_unknown_ids() {
         .expect("allow-methods")
         .contains("GET"));
 
+    // not recorded: no recording master
+    let no_vod = get(addr, &format!("/hls/{playback}/recording.m3u8")).await;
+    assert_eq!(no_vod.status, 404);
+
+    // list, then delete: the playback id stops resolving and the key is freed
+    let listed = get(addr, "/api/stream").await;
+    assert_eq!(listed.status, 200);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.body).expect("json list");
+    let ids: Vec<&serde_json::Value> = listed.iter().map(|s| &s["id"]).collect();
+    assert_eq!(ids, [&stream["id"], &defaults["id"]]);
+    let id = stream["id"].as_str().expect("id");
+    let deleted = request(addr, "DELETE", &format!("/api/stream/{id}"), None).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(get(addr, &format!("/api/stream/{id}")).await.status, 404);
+    let again = request(addr, "DELETE", &format!("/api/stream/{id}"), None).await;
+    assert_eq!(again.status, 404);
+    let listed = get(addr, "/api/stream").await;
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.body).expect("json list");
+    assert_eq!(listed.len(), 1);
+
     let admin = get(h.server.admin_addr(), "/livez").await;
     assert_eq!(admin.status, 200);
 
     h.stop().await;
+}
+
+/// With `registry_url` on Redis, streams created through one API replica are found by another
+/// (and by anything else reading the registry, such as ingest checking stream keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_registry_is_shared_between_replicas() {
+    let redis = livefarm_bus::testing::start_redis();
+    let start = |name: &str| {
+        let config = ApiConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin_listen: "127.0.0.1:0".parse().expect("addr"),
+            bus_url: redis.url(),
+            registry_url: redis.url(),
+            storage_url: "memory://".to_owned(),
+            results_group: format!("api-{name}"),
+            consumer: name.to_owned(),
+            poll_interval_ms: 50,
+            ..ApiConfig::default()
+        };
+        async move {
+            let shutdown = Shutdown::new();
+            let server = livefarm_api::start(&config, shutdown.clone())
+                .await
+                .expect("server starts");
+            (server, shutdown)
+        }
+    };
+    let (one, stop_one) = start("one").await;
+    let (two, stop_two) = start("two").await;
+    let stream = create_stream(one.local_addr(), r#"{"name":"shared","record":true}"#).await;
+    let id = stream["id"].as_str().expect("id");
+    let fetched = get(two.local_addr(), &format!("/api/stream/{id}")).await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text());
+    let fetched: serde_json::Value = serde_json::from_slice(&fetched.body).expect("json");
+    assert_eq!(fetched, stream);
+
+    let registry = livefarm_registry::connect(&redis.url())
+        .await
+        .expect("registry");
+    let key = stream["streamKey"].as_str().expect("streamKey");
+    let by_key = registry.by_stream_key(key).await.expect("lookup");
+    assert_eq!(by_key.map(|s| s.id), Some(id.to_owned()));
+
+    stop_one.trigger();
+    stop_two.trigger();
+    one.wait().await.expect("clean shutdown");
+    two.wait().await.expect("clean shutdown");
 }

@@ -1,27 +1,46 @@
-//! livefarm-ingest: takes live segments in and hands them to the transcoder pool.
+//! livefarm-ingest: terminates the live ingest protocols and hands the media on.
 //!
-//! Today this is go-livepeer's HTTP push contract (livepeer-protocol.md §5.1):
-//! `PUT|POST /live/{manifestID}/{seq}.ts|.mp4` with `Content-Duration`,
-//! `Livepeer-Transcode-Configuration` and, with `Accept: multipart/mixed`, every rendition in the
-//! reply. Each segment is stored, enqueued as a job on the bus, and answered when the worker's
-//! result arrives. RTMP and SRT listeners come next.
+//! - RTMP (`rtmp://host:1935/live/{streamKey}`, `/live/{manifestID}/{streamKey}`) and SRT
+//!   (MPEG-TS, stream chosen by `streamid`): each publish is authorized by a [`PublisherAuth`]
+//!   and its container bytes (FLV, MPEG-TS) stream to a segmenter through a [`SegmenterSink`]
+//!   (gRPC, or in-process in `livefarm up`).
+//! - go-livepeer's HTTP push (livepeer-protocol.md §5.1): `PUT|POST /live/{manifestID}/{seq}.ts`
+//!   with `Content-Duration`, `Livepeer-Transcode-Configuration` and, with
+//!   `Accept: multipart/mixed`, every rendition in the reply. Each segment is stored, enqueued
+//!   as a job on the bus, and answered when the worker's result arrives.
 
+mod auth;
+mod error;
+mod flv;
+mod live;
 mod push;
 mod results;
+mod rtmp;
+mod sink;
+mod srt;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use livefarm_bus::JobBus;
+use livefarm_profiles::studio_default_ladder;
 use livefarm_runtime::{Readiness, Shutdown};
 use livefarm_storage::Storage;
 use livefarm_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
+pub use auth::{
+    redact, AllowAnyAuth, AuthorizedStream, BoxFuture, PublishRequest, PublisherAuth, RegistryAuth,
+    StaticAuth, WebhookAuth,
+};
+pub use error::{AuthError, IngestError};
+pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest};
+pub use livefarm_jobs::ResultWaiters;
 pub use push::{parse_push_path, router, PushPath};
-pub use results::ResultWaiters;
+pub use sink::{GrpcSink, SegmenterSink};
 
 /// The ingest service's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,7 +58,112 @@ pub struct IngestConfig {
     /// (go-livepeer's SegHttpPushTimeoutMultiplier is 4), never less than `min_wait_ms`.
     pub wait_multiplier: f64,
     pub min_wait_ms: u64,
+    /// RTMP listener (`rtmp://host:1935/live/{key}`); `None` turns RTMP off.
+    pub rtmp_listen: Option<SocketAddr>,
+    /// SRT listener (UDP; MPEG-TS); `None` turns SRT off.
+    pub srt_listen: Option<SocketAddr>,
+    /// The segmenter's gRPC address that RTMP and SRT publishes stream to.
+    pub segmenter_url: String,
+    /// A publisher that sends nothing for this long is disconnected.
+    pub idle_timeout_ms: u64,
+    /// Who may publish over RTMP and SRT.
+    pub auth: AuthConfig,
+    /// The Livepeer orchestrator port (go-livepeer broadcasters: gRPC and `/segment`, TLS).
+    pub orchestrator: livefarm_orchestrator::NodeConfig,
     pub telemetry: TelemetryConfig,
+}
+
+/// How RTMP and SRT publishers are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Keys of the stream registry at `auth.registry_url` (streams made with
+    /// `livefarm stream create` or `POST /api/stream`).
+    #[default]
+    Registry,
+    /// Only the keys in `auth.keys`.
+    Static,
+    /// go-livepeer's auth webhook at `auth.webhook_url`.
+    Webhook,
+    /// Any key (development only): the stream id is the manifest id, else the key.
+    AllowAny,
+}
+
+/// Publisher auth settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// `registry` mode: `memory://[name]` (one process) or `redis://...` (shared with the
+    /// api service).
+    pub registry_url: String,
+    pub webhook_url: Option<String>,
+    pub webhook_timeout_ms: u64,
+    /// The ladder when neither a key nor the webhook names one: preset names (go-livepeer's or
+    /// Studio's); empty means Studio's default ladder.
+    pub default_presets: Vec<String>,
+    /// `static` mode: stream key -> stream.
+    pub keys: BTreeMap<String, StaticKey>,
+}
+
+/// One stream key of `static` mode.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaticKey {
+    pub stream_id: String,
+    /// Preset names; empty means the default ladder.
+    pub presets: Vec<String>,
+    pub record: bool,
+}
+
+impl AuthConfig {
+    /// The configured [`PublisherAuth`].
+    pub async fn build(&self) -> Result<Arc<dyn PublisherAuth>, IngestError> {
+        let defaults = auth::ladder_from(&self.default_presets, &[], &studio_default_ladder())
+            .map_err(|e| IngestError::Config(format!("auth.default_presets: {e}")))?;
+        Ok(match self.mode {
+            AuthMode::Registry => {
+                let registry = livefarm_registry::connect(&self.registry_url)
+                    .await
+                    .map_err(|e| {
+                        IngestError::Config(format!("auth.registry_url {}: {e}", self.registry_url))
+                    })?;
+                Arc::new(RegistryAuth::new(registry, defaults))
+            }
+            AuthMode::AllowAny => Arc::new(AllowAnyAuth {
+                profiles: defaults,
+                record: false,
+            }),
+            AuthMode::Webhook => {
+                let url = self.webhook_url.clone().ok_or_else(|| {
+                    IngestError::Config("auth.webhook_url is required in webhook mode".into())
+                })?;
+                let timeout = Duration::from_millis(self.webhook_timeout_ms.max(100));
+                Arc::new(WebhookAuth::new(url, timeout, defaults))
+            }
+            AuthMode::Static => {
+                let mut keys = StaticAuth::default();
+                for (key, entry) in &self.keys {
+                    livefarm_jobs::validate_stream_id(&entry.stream_id).map_err(|e| {
+                        IngestError::Config(format!("auth.keys.{}: {e}", redact(key)))
+                    })?;
+                    let profiles =
+                        auth::ladder_from(&entry.presets, &[], &defaults).map_err(|e| {
+                            IngestError::Config(format!("auth.keys.{}: {e}", redact(key)))
+                        })?;
+                    keys.insert(
+                        key.clone(),
+                        AuthorizedStream {
+                            stream_id: entry.stream_id.clone(),
+                            profiles,
+                            record: entry.record,
+                        },
+                    );
+                }
+                Arc::new(keys)
+            }
+        })
+    }
 }
 
 impl Default for IngestConfig {
@@ -52,6 +176,16 @@ impl Default for IngestConfig {
             max_segment_bytes: 64 * 1024 * 1024,
             wait_multiplier: 4.0,
             min_wait_ms: 8_000,
+            rtmp_listen: Some(SocketAddr::from(([0, 0, 0, 0], 1935))),
+            srt_listen: Some(SocketAddr::from(([0, 0, 0, 0], 8890))),
+            segmenter_url: "http://127.0.0.1:9940".to_string(),
+            idle_timeout_ms: 30_000,
+            auth: AuthConfig {
+                registry_url: "redis://127.0.0.1:6379".to_string(),
+                webhook_timeout_ms: 5_000,
+                ..AuthConfig::default()
+            },
+            orchestrator: livefarm_orchestrator::NodeConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -74,8 +208,21 @@ pub struct IngestState {
     pub min_wait: Duration,
 }
 
-/// Runs the ingest service until `shutdown` fires.
+/// Runs the ingest service until `shutdown` fires, with the configured auth and a gRPC
+/// segmenter at `segmenter_url`.
 pub async fn run(config: IngestConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let auth = config.auth.build().await?;
+    let sink: Arc<dyn SegmenterSink> = Arc::new(GrpcSink::new(&config.segmenter_url)?);
+    run_with(config, LiveIngest { auth, sink }, shutdown).await
+}
+
+/// Runs the ingest service with the given auth and segmenter (`livefarm up` passes an
+/// in-process segmenter).
+pub async fn run_with(
+    config: IngestConfig,
+    live: LiveIngest,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let bus = livefarm_bus::connect(&config.bus_url)
         .await
         .with_context(|| format!("connecting to the bus at {}", config.bus_url))?;
@@ -90,7 +237,27 @@ pub async fn run(config: IngestConfig, shutdown: Shutdown) -> anyhow::Result<()>
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;
-    tracing::info!(http = %listener.local_addr()?, admin = %admin.local_addr(), "ingest listening");
+    let listeners = start_live(&config, live, shutdown.clone()).await?;
+    let stop = shutdown.clone();
+    let orchestrator = livefarm_orchestrator::node::start(
+        &config.orchestrator,
+        Arc::clone(&bus),
+        storage.clone(),
+        move || {
+            let stop = stop.clone();
+            async move { stop.triggered().await }
+        },
+    )
+    .await
+    .context("starting the orchestrator port")?;
+    tracing::info!(
+        http = %listener.local_addr()?,
+        rtmp = ?listeners.rtmp,
+        srt = ?listeners.srt,
+        orchestrator = ?orchestrator.as_ref().map(|o| o.local_addr),
+        admin = %admin.local_addr(),
+        "ingest listening"
+    );
     let state = start(bus, storage, &config, shutdown.clone());
     readiness.set_ready(true);
     let app = router(state);
@@ -99,8 +266,67 @@ pub async fn run(config: IngestConfig, shutdown: Shutdown) -> anyhow::Result<()>
         .with_graceful_shutdown(async move { stop.triggered().await })
         .await
         .context("serving http push")?;
+    listeners.wait().await;
+    if let Some(orchestrator) = orchestrator {
+        orchestrator.wait().await;
+    }
     admin.stop().await.context("stopping the admin server")?;
     Ok(())
+}
+
+/// The running RTMP and SRT listeners.
+pub struct LiveListeners {
+    /// Bound RTMP address, when RTMP is on.
+    pub rtmp: Option<SocketAddr>,
+    /// Bound SRT (UDP) address, when SRT is on.
+    pub srt: Option<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LiveListeners {
+    /// Waits until the listeners have stopped (after shutdown fired).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "live listener ended abnormally");
+            }
+        }
+    }
+}
+
+/// Binds and starts the RTMP and SRT listeners of `config` (for embedding and tests).
+pub async fn start_live(
+    config: &IngestConfig,
+    live: LiveIngest,
+    shutdown: Shutdown,
+) -> Result<LiveListeners, IngestError> {
+    let idle = Duration::from_millis(config.idle_timeout_ms.max(1_000));
+    let mut listeners = LiveListeners {
+        rtmp: None,
+        srt: None,
+        tasks: Vec::new(),
+    };
+    if let Some(addr) = config.rtmp_listen {
+        let listener = rtmp::bind(addr).await?;
+        listeners.rtmp = Some(listener.local_addr().map_err(|source| IngestError::Io {
+            what: "rtmp listener address",
+            source,
+        })?);
+        listeners.tasks.push(tokio::spawn(rtmp::serve(
+            listener,
+            live.clone(),
+            idle,
+            shutdown.clone(),
+        )));
+    }
+    if let Some(addr) = config.srt_listen {
+        let server = srt::SrtServer::bind(addr).await?;
+        listeners.srt = Some(server.local_addr());
+        listeners
+            .tasks
+            .push(tokio::spawn(server.serve(live, idle, shutdown)));
+    }
+    Ok(listeners)
 }
 
 /// Builds the shared state and starts the result dispatcher (for embedding and tests).
@@ -111,10 +337,11 @@ pub fn start(
     shutdown: Shutdown,
 ) -> IngestState {
     let waiters = ResultWaiters::default();
-    tokio::spawn(results::dispatch(
+    tokio::spawn(livefarm_jobs::dispatch_results(
         Arc::clone(&bus),
         waiters.clone(),
-        shutdown,
+        livefarm_jobs::private_group("ingest"),
+        async move { shutdown.triggered().await },
     ));
     IngestState {
         bus,

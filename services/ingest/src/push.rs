@@ -10,12 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use livefarm_jobs::{ResultStatus, SegmentJob, SegmentResult, SourceFormat};
-use livefarm_profiles::{
-    parse_json_values, preset, studio_default_ladder, studio_preset, validate_list, Profile,
-};
+use livefarm_profiles::{studio_default_ladder, Profile};
 use livefarm_storage::keys;
-use serde::Deserialize;
 
+use crate::auth::{ladder_from, TranscodeConfiguration};
 use crate::IngestState;
 
 /// The HTTP push routes.
@@ -64,14 +62,6 @@ pub fn parse_push_path(path: &str) -> Result<PushPath, String> {
     })
 }
 
-/// The JSON of `Livepeer-Transcode-Configuration` (the fields ingest uses).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct TranscodeConfiguration {
-    presets: Vec<String>,
-    profiles: Vec<serde_json::Value>,
-}
-
 fn profiles_from_header(headers: &HeaderMap) -> Result<Vec<Profile>, String> {
     let Some(raw) = headers.get("Livepeer-Transcode-Configuration") else {
         return Ok(studio_default_ladder());
@@ -81,19 +71,7 @@ fn profiles_from_header(headers: &HeaderMap) -> Result<Vec<Profile>, String> {
         .map_err(|_| "Livepeer-Transcode-Configuration is not text".to_string())?;
     let config: TranscodeConfiguration =
         serde_json::from_str(text).map_err(|e| format!("Livepeer-Transcode-Configuration: {e}"))?;
-    let mut profiles = Vec::new();
-    for name in &config.presets {
-        let profile = preset(name)
-            .or_else(|| studio_preset(name))
-            .ok_or_else(|| format!("unknown preset {name:?}"))?;
-        profiles.push(profile);
-    }
-    profiles.extend(parse_json_values(&config.profiles).map_err(|e| e.to_string())?);
-    if profiles.is_empty() {
-        return Ok(studio_default_ladder());
-    }
-    validate_list(&profiles).map_err(|e| e.to_string())?;
-    Ok(profiles)
+    ladder_from(&config.presets, &config.profiles, &studio_default_ladder())
 }
 
 fn content_duration(headers: &HeaderMap) -> Result<u64, String> {
@@ -162,6 +140,7 @@ async fn push(
         deadline_ms: None,
         trace: Default::default(),
         discontinuity: false,
+        ingested_at_ms: None,
     };
     let waiting = state.waiters.register(&target.manifest_id, target.seq);
     if let Err(e) = livefarm_jobs::enqueue(state.bus.as_ref(), &job).await {

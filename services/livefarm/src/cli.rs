@@ -11,6 +11,10 @@ use livefarm_runtime::LoadOptions;
 use crate::config::LivefarmConfig;
 use crate::{bench, transcode};
 
+// `main.rs` lists the other modules; this one hangs off the CLI that dispatches to it.
+#[path = "stream.rs"]
+mod stream;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "livefarm",
@@ -42,6 +46,9 @@ pub enum Command {
     /// Measure Livefarm against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Manage streams in the registry.
+    #[command(subcommand)]
+    Stream(stream::StreamCommand),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +84,14 @@ pub struct TranscodeArgs {
 pub fn load_config(cli: &Cli) -> Result<LivefarmConfig> {
     let mut options = LoadOptions::new()
         .ignore_env("LIVEFARM_LOG_FORMAT")
+        // flags' environment fallbacks, not config keys
+        .ignore_env("LIVEFARM_API_URL")
+        .ignore_env("LIVEFARM_REGISTRY_URL")
+        // read by the test suites, whose children (this binary) inherit their environment
+        .ignore_env("LIVEFARM_REQUIRE_BROWSER")
+        .ignore_env("LIVEFARM_BROWSER_TOOLS")
+        .ignore_env("LIVEFARM_CHROMIUM")
+        .ignore_env("LIVEFARM_TEST_ARTIFACTS")
         .overrides(cli.overrides.iter().cloned());
     if let Some(path) = &cli.config {
         options = options.file(path);
@@ -93,6 +108,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
         Some(Command::Transcode(args)) => transcode::run(args, &config.media),
         Some(Command::Bench(command)) => bench::run(command),
         Some(Command::Up(args)) => crate::up::run(args, &config.media),
+        Some(Command::Stream(command)) => stream::run(command),
         None => Err(anyhow::Error::new(UsageError(
             "no command given; try `livefarm transcode --help` or `livefarm --help`".to_string(),
         ))),

@@ -1,12 +1,14 @@
 //! `livefarm up`: every service in one process on an in-process bus and a local storage
-//! directory: HTTP push ingest, a transcoder worker and HLS playback.
+//! directory: RTMP, SRT and HTTP push ingest, the segmenter (no network hop between them), a
+//! transcoder worker and HLS playback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use livefarm_ingest::IngestConfig;
+use livefarm_ingest::{AuthConfig, AuthMode, IngestConfig, LiveIngest};
 use livefarm_runtime::Shutdown;
 use livefarm_transcoder::TranscoderConfig;
 
@@ -20,6 +22,26 @@ pub struct UpArgs {
     /// HTTP push ingest (go-livepeer's `PUT /live/{stream}/{seq}.ts`).
     #[arg(long, default_value = "127.0.0.1:9935")]
     pub push_listen: SocketAddr,
+    /// RTMP ingest (`rtmp://HOST/live/STREAM_KEY`).
+    #[arg(long, default_value = "127.0.0.1:1935")]
+    pub rtmp_listen: SocketAddr,
+    /// SRT ingest (UDP; MPEG-TS, `streamid=live/STREAM_KEY`).
+    #[arg(long, default_value = "127.0.0.1:8890")]
+    pub srt_listen: SocketAddr,
+    /// The ladder of the demo stream and of streams created without one: comma-separated
+    /// preset names (default: Studio's ladder).
+    #[arg(long, value_delimiter = ',')]
+    pub live_presets: Vec<String>,
+    /// Let any RTMP/SRT stream key publish (the key becomes the stream id) instead of only
+    /// the keys of registered streams. For development.
+    #[arg(long)]
+    pub allow_any_key: bool,
+    /// The Livepeer orchestrator port (go-livepeer broadcasters; TLS, off-chain).
+    #[arg(long, default_value = "127.0.0.1:8935")]
+    pub orchestrator_listen: SocketAddr,
+    /// Do not open the orchestrator port.
+    #[arg(long)]
+    pub no_orchestrator: bool,
     /// HLS playback and the stream API.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub playback_listen: SocketAddr,
@@ -31,15 +53,146 @@ pub struct UpArgs {
     pub max_streams: u32,
 }
 
+/// Everything one `livefarm up` process runs, with its addresses.
+#[derive(Debug, Clone)]
+pub struct UpPlan {
+    /// Canonical data directory (storage under `objects/`, the demo stream file).
+    pub data_dir: PathBuf,
+    pub bus_url: String,
+    pub registry_url: String,
+    pub push_listen: SocketAddr,
+    pub rtmp_listen: SocketAddr,
+    pub srt_listen: SocketAddr,
+    pub playback_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub orchestrator_listen: Option<SocketAddr>,
+    pub live_presets: Vec<String>,
+    pub allow_any_key: bool,
+    pub max_streams: u32,
+    pub media: MediaConfig,
+}
+
+impl UpPlan {
+    /// The plan of `args`, with the bus and registry named after this process.
+    pub fn from_args(args: &UpArgs, media: &MediaConfig) -> Result<UpPlan> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+        let data_dir = args
+            .data_dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", args.data_dir.display()))?;
+        // One registry for the api (streams are created there) and ingest (keys are checked
+        // there); one in-process bus for everything.
+        let name = format!("livefarm-up-{}", std::process::id());
+        Ok(UpPlan {
+            data_dir,
+            bus_url: format!("memory://{name}"),
+            registry_url: format!("memory://{name}"),
+            push_listen: args.push_listen,
+            rtmp_listen: args.rtmp_listen,
+            srt_listen: args.srt_listen,
+            playback_listen: args.playback_listen,
+            admin_listen: args.admin_listen,
+            orchestrator_listen: (!args.no_orchestrator).then_some(args.orchestrator_listen),
+            live_presets: args.live_presets.clone(),
+            allow_any_key: args.allow_any_key,
+            max_streams: args.max_streams,
+            media: media.clone(),
+        })
+    }
+}
+
+/// The running services of a plan.
+pub struct Started {
+    /// The stream announced to newcomers.
+    pub demo: livefarm_registry::Stream,
+    /// One task per service; the first to end should stop the others.
+    pub tasks: tokio::task::JoinSet<Result<()>>,
+}
+
+/// Starts every service of `plan` in this process until `shutdown` fires.
+pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Started> {
+    let storage_url = format!("file://{}", plan.data_dir.join("objects").display());
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let media = &plan.media;
+    let worker = TranscoderConfig {
+        bus_url: plan.bus_url.clone(),
+        storage_url: storage_url.clone(),
+        worker_id: "local".to_string(),
+        max_sessions: plan.max_streams,
+        accel: media.accel.clone(),
+        gpus: media.gpus.clone(),
+        max_sessions_per_gpu: media.max_sessions_per_gpu,
+        x264_preset: media.x264_preset.clone(),
+        grpc_listen: any_port,
+        admin_listen: any_port,
+        ..TranscoderConfig::default()
+    };
+    let ingest = IngestConfig {
+        http_listen: plan.push_listen,
+        admin_listen: any_port,
+        bus_url: plan.bus_url.clone(),
+        storage_url: storage_url.clone(),
+        rtmp_listen: Some(plan.rtmp_listen),
+        srt_listen: Some(plan.srt_listen),
+        auth: AuthConfig {
+            mode: if plan.allow_any_key {
+                AuthMode::AllowAny
+            } else {
+                AuthMode::Registry
+            },
+            registry_url: plan.registry_url.clone(),
+            default_presets: plan.live_presets.clone(),
+            ..AuthConfig::default()
+        },
+        orchestrator: livefarm_orchestrator::NodeConfig {
+            listen: plan.orchestrator_listen,
+            ..livefarm_orchestrator::NodeConfig::default()
+        },
+        ..IngestConfig::default()
+    };
+    let demo = demo_stream(&plan.registry_url, &plan.live_presets, &plan.data_dir).await?;
+    // The segmenter runs in-process: ingest hands it the live bytes without a network hop.
+    let segmenter = livefarm_segmenter::connect(&livefarm_segmenter::SegmenterConfig {
+        bus_url: plan.bus_url.clone(),
+        storage_url: storage_url.clone(),
+        target_segment_seconds: media.segment_duration,
+        ..livefarm_segmenter::SegmenterConfig::default()
+    })
+    .await
+    .context("starting the segmenter")?;
+    let live = LiveIngest {
+        auth: ingest.auth.build().await.context("ingest auth")?,
+        sink: Arc::new(segmenter),
+    };
+    let api = livefarm_api::ApiConfig {
+        listen: plan.playback_listen,
+        admin_listen: plan.admin_listen,
+        bus_url: plan.bus_url.clone(),
+        storage_url,
+        registry_url: plan.registry_url.clone(),
+        ..livefarm_api::ApiConfig::default()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        livefarm_transcoder::run(worker, stop)
+            .await
+            .context("transcoder")
+    });
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        livefarm_ingest::run_with(ingest, live, stop)
+            .await
+            .context("ingest")
+    });
+    let stop = shutdown.clone();
+    tasks.spawn(async move { livefarm_api::run(api, stop).await.context("playback api") });
+    Ok(Started { demo, tasks })
+}
+
 pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let data_dir = args
-        .data_dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", args.data_dir.display()))?;
-    let storage_url = format!("file://{}", data_dir.join("objects").display());
-    let bus_url = format!("memory://livefarm-up-{}", std::process::id());
+    let plan = UpPlan::from_args(&args, media)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,62 +200,36 @@ pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
         livefarm_runtime::install_signal_handlers(shutdown.clone())?;
-        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-        let worker = TranscoderConfig {
-            bus_url: bus_url.clone(),
-            storage_url: storage_url.clone(),
-            worker_id: "local".to_string(),
-            max_sessions: args.max_streams,
-            accel: media.accel.clone(),
-            gpus: media.gpus.clone(),
-            max_sessions_per_gpu: media.max_sessions_per_gpu,
-            x264_preset: media.x264_preset.clone(),
-            grpc_listen: any_port,
-            admin_listen: any_port,
-            ..TranscoderConfig::default()
-        };
-        let ingest = IngestConfig {
-            http_listen: args.push_listen,
-            admin_listen: any_port,
-            bus_url: bus_url.clone(),
-            storage_url: storage_url.clone(),
-            ..IngestConfig::default()
-        };
-        let api = livefarm_api::ApiConfig {
-            listen: args.playback_listen,
-            admin_listen: args.admin_listen,
-            bus_url,
-            storage_url,
-            ..livefarm_api::ApiConfig::default()
-        };
-        let mut tasks = tokio::task::JoinSet::new();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            livefarm_transcoder::run(worker, stop)
-                .await
-                .context("transcoder")
-        });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { livefarm_ingest::run(ingest, stop).await.context("ingest") });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { livefarm_api::run(api, stop).await.context("playback api") });
+        let Started { demo, mut tasks } = start_services(&plan, &shutdown).await?;
         println!(
             "livefarm is up (all services in one process; data in {})",
-            data_dir.display()
+            plan.data_dir.display()
+        );
+        println!("  a ready stream \"{}\" (also in {}):", demo.name, DEMO_FILE);
+        println!(
+            "    publish (RTMP): rtmp://{}/live/{}",
+            plan.rtmp_listen, demo.stream_key
         );
         println!(
-            "  create a stream:  curl -X POST -d '{{\"name\":\"demo\"}}' http://{}/api/stream",
-            args.playback_listen
+            "    publish (SRT):  srt://{}?streamid=live/{}",
+            plan.srt_listen, demo.stream_key
         );
         println!(
-            "  push segments:    curl -T 0.ts http://{}/live/STREAM_ID/0.ts",
-            args.push_listen
+            "    play (HLS):     http://{}/hls/{}/index.m3u8",
+            plan.playback_listen, demo.playback_id
         );
         println!(
-            "  play (HLS):       http://{}/stream/STREAM_ID.m3u8",
-            args.playback_listen
+            "  more streams:     livefarm stream create --name NAME --api http://{}",
+            plan.playback_listen
         );
-        println!("  metrics:          http://{}/metrics", args.admin_listen);
+        println!(
+            "  push segments:    curl -T 0.ts http://{}/live/STREAM_ID/0.ts  (go-livepeer HTTP push)",
+            plan.push_listen
+        );
+        if let Some(orchestrator) = plan.orchestrator_listen {
+            println!("  orchestrator:     https://{orchestrator}  (go-livepeer broadcasters, off-chain)");
+        }
+        println!("  metrics:          http://{}/metrics", plan.admin_listen);
         println!("press Ctrl-C to stop");
         let mut outcome = Ok(());
         // The first service to stop (a failure, or the shutdown signal) stops the others.
@@ -121,4 +248,35 @@ pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
         }
         outcome
     })
+}
+
+/// Where `livefarm up` writes the demo stream (JSON: id, streamKey, playbackId, ...), inside
+/// the data directory, for scripts.
+pub const DEMO_FILE: &str = "demo-stream.json";
+
+/// Registers the stream `livefarm up` announces, so a newcomer can publish at once.
+async fn demo_stream(
+    registry_url: &str,
+    presets: &[String],
+    data_dir: &std::path::Path,
+) -> Result<livefarm_registry::Stream> {
+    let registry = livefarm_registry::connect(registry_url)
+        .await
+        .context("opening the stream registry")?;
+    let mut profiles = Vec::new();
+    for name in presets {
+        profiles.push(
+            livefarm_profiles::preset(name)
+                .or_else(|| livefarm_profiles::studio_preset(name))
+                .with_context(|| format!("unknown preset {name:?}"))?,
+        );
+    }
+    let stream = registry
+        .create("demo".to_string(), profiles, false)
+        .await
+        .context("creating the demo stream")?;
+    let path = data_dir.join(DEMO_FILE);
+    std::fs::write(&path, serde_json::to_vec_pretty(&stream)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(stream)
 }

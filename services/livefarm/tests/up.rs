@@ -1,5 +1,6 @@
 //! `livefarm up` as a user runs it: the real binary, segments pushed over HTTP with go-livepeer's
-//! push contract, the ladder played back over HLS with ffprobe, and a clean stop on SIGTERM.
+//! push contract or a live stream published over RTMP by ffmpeg, the ladder played back over
+//! HLS with ffprobe, and a clean stop on SIGTERM.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -92,6 +93,8 @@ fn up_takes_http_push_and_plays_hls() {
             &playback.to_string(),
         ])
         .args(["--admin-listen", &admin.to_string()])
+        .args(["--rtmp-listen", &free_port().to_string()])
+        .args(["--srt-listen", &free_port().to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -171,4 +174,138 @@ fn up_takes_http_push_and_plays_hls() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "exit status {status:?}");
+}
+
+fn wait_ready(admin: SocketAddr) {
+    let started = Instant::now();
+    while request(admin, "GET", "/readyz", "", b"").map(|r| r.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "livefarm up never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills `livefarm up` if the test fails before stopping it, so no server outlives the test.
+struct Up(Option<std::process::Child>);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn stop(mut up: Up) {
+    let mut child = up.0.take().expect("running");
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "livefarm up did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn up_takes_an_rtmp_publish_and_lists_the_renditions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("live.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=6",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=duration=6"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(&source)
+        .status()
+        .expect("ffmpeg must be installed (apt-get install ffmpeg)");
+    assert!(made.success());
+
+    let (rtmp, playback, admin) = (free_port(), free_port(), free_port());
+    let child = Up(Some(
+        Command::new(env!("CARGO_BIN_EXE_livefarm"))
+            .args(["--set", "media.x264_preset=ultrafast", "up", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--push-listen", &free_port().to_string()])
+            .args(["--playback-listen", &playback.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .args(["--rtmp-listen", &rtmp.to_string()])
+            .args(["--srt-listen", &free_port().to_string()])
+            .args(["--live-presets", "P144p30fps16x9", "--allow-any-key"])
+            .args(["--orchestrator-listen", &free_port().to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start livefarm up"),
+    ));
+    wait_ready(admin);
+
+    let pushed = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-re", "-i"])
+        .arg(&source)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/uplive"))
+        .status()
+        .expect("ffmpeg");
+    assert!(pushed.success(), "ffmpeg rtmp push failed");
+
+    // 6 s cut at the 2 s target: three segments, each through the worker.
+    let started = Instant::now();
+    let master = loop {
+        let master = request(playback, "GET", "/stream/uplive.m3u8", "", b"");
+        let media = request(
+            playback,
+            "GET",
+            "/stream/uplive/P144p30fps16x9.m3u8",
+            "",
+            b"",
+        );
+        let listed = media.as_ref().map_or(0, |(s, body)| {
+            if *s == 200 {
+                String::from_utf8_lossy(body).matches("#EXTINF").count()
+            } else {
+                0
+            }
+        });
+        if listed >= 3 {
+            break master.expect("master").1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the rendition never listed the stream's segments: {media:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let master = String::from_utf8_lossy(&master).to_string();
+    assert!(master.contains("RESOLUTION=256x144"), "{master}");
+    assert!(master.contains("P144p30fps16x9"), "{master}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=width,height"])
+        .args(["-of", "csv=p=0"])
+        .arg(format!("http://{playback}/stream/uplive.m3u8"))
+        .output()
+        .expect("ffprobe");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("256,144"));
+    stop(child);
 }

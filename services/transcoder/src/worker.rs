@@ -527,6 +527,9 @@ async fn process(
         status: ResultStatus::Ok,
         renditions: Vec::new(),
         decoded_pixels: 0,
+        discontinuity: job.discontinuity,
+        source_width: 0,
+        source_height: 0,
         timings: Timings {
             queue_ms,
             ..Timings::default()
@@ -563,7 +566,7 @@ async fn process(
     }
     result.timings.transcode_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     match outcome {
-        Ok((renditions, decoded_pixels)) => {
+        Ok((renditions, decoded_pixels, source_size)) => {
             METRICS.transcode_seconds.observe(elapsed.as_secs_f64());
             if elapsed.as_secs_f64() > 0.0 {
                 METRICS
@@ -575,6 +578,7 @@ async fn process(
                 .inc_by(renditions.iter().map(|r| r.pixels).sum());
             result.renditions = renditions;
             result.decoded_pixels = decoded_pixels;
+            (result.source_width, result.source_height) = source_size;
             result.timings.total_ms = now_ms().saturating_sub(job.enqueued_at_ms);
             if finish(worker, &result, job_id, attempt, true, "ok").await {
                 let mut info = state.info();
@@ -607,7 +611,7 @@ async fn transcode(
     worker: &Worker,
     session: &mut Option<SessionHandle>,
     job: &SegmentJob,
-) -> Result<(Vec<RenditionResult>, u64), Failure> {
+) -> Result<(Vec<RenditionResult>, u64, (u32, u32)), Failure> {
     let data = worker
         .storage
         .get(&job.source_key)
@@ -677,7 +681,11 @@ async fn transcode(
             duration: rendition.duration,
         });
     }
-    Ok((renditions, output.decoded_pixels))
+    Ok((
+        renditions,
+        output.decoded_pixels,
+        (output.source_width, output.source_height),
+    ))
 }
 
 /// Publishes `result` once and, when `ack`, acknowledges the job; retries while the bus is

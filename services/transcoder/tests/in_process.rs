@@ -43,6 +43,7 @@ fn job(stream: &str, seq: u64, enqueued_at_ms: u64) -> SegmentJob {
         deadline_ms: None,
         trace: Default::default(),
         discontinuity: false,
+        ingested_at_ms: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod capacity;
 mod engine;
 mod ffmpeg;
 mod ladder;
+mod latency;
 mod measure;
 mod report;
 
@@ -30,6 +31,9 @@ pub enum BenchCommand {
     Tickets(TicketsArgs),
     /// Job bus round trips against redis-benchmark's raw XADD rate.
     Bus(BusArgs),
+    /// Live latency over RTMP: last frame in to every rendition listed, against the
+    /// transcode time of the same segment.
+    Latency(latency::LatencyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +66,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Capacity(args) => capacity::run(args),
         BenchCommand::Tickets(args) => tickets(args),
         BenchCommand::Bus(args) => bus(args),
+        BenchCommand::Latency(args) => latency::run(args),
     }
 }
 

@@ -1,0 +1,42 @@
+//! Publish lifecycle events: the segmenter announces when a publisher starts (and whether it
+//! is a reconnect) and when it has left with every segment enqueued, so playback can mark
+//! discontinuities and end playlists.
+
+use serde::{Deserialize, Serialize};
+
+/// The bus stream of publish lifecycle events ([`StreamEvent`], JSON).
+pub const STREAM_EVENTS: &str = "livefarm:stream-events";
+/// Header on [`STREAM_EVENTS`] entries naming the event (`started`, `ended`).
+pub const EVENT_HEADER: &str = "event";
+
+/// What happened to a stream's publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamEventKind {
+    /// A publisher started; `discontinuity` says it is a reconnect.
+    Started,
+    /// The publisher left and every segment of the session is enqueued.
+    Ended,
+}
+
+/// One entry of [`STREAM_EVENTS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamEvent {
+    pub event: StreamEventKind,
+    pub stream_id: String,
+    pub session_id: String,
+    /// `rtmp`, `srt`.
+    pub protocol: String,
+    /// Seq of the session's first segment.
+    pub first_seq: u64,
+    /// Seq the next segment of the stream will get (`ended`: one past the session's last).
+    pub next_seq: u64,
+    /// Segments enqueued in the session (0 on `started`).
+    pub segments: u64,
+    /// Sum of their durations, milliseconds.
+    pub duration_ms: u64,
+    /// The session follows an earlier one of the same stream.
+    pub discontinuity: bool,
+    /// Milliseconds since the epoch.
+    pub at_ms: u64,
+}

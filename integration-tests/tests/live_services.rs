@@ -1,0 +1,414 @@
+//! The live path with every service in its own process on a real Redis (bus and stream
+//! registry), as a cluster runs it: `livefarm-api` creates a stream, `livefarm-ingest` takes
+//! an RTMP publish of real footage from the ffmpeg CLI at real-time pace and checks its key
+//! against the registry, `livefarm-segmenter` cuts and enqueues it, `livefarm-transcoder`
+//! transcodes, and the api serves HLS that ffprobe plays, ending with `EXT-X-ENDLIST`. An
+//! unknown stream key is refused while the good stream plays. HTTP push goes through the
+//! same processes.
+//!
+//! Needs `redis-server`, `ffmpeg` and `ffprobe` (apt: redis-server ffmpeg).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use livefarm_bus::testing::RedisServer;
+use livefarm_integration_tests::service_bin;
+
+fn free_port() -> u16 {
+    livefarm_bus::server::free_port().expect("free port")
+}
+
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    _redis: RedisServer,
+    services: Vec<Service>,
+    api: u16,
+    push: u16,
+    rtmp: u16,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let redis = RedisServer::start().unwrap_or_else(|e| panic!("needs redis-server: {e}"));
+        let objects = dir.path().join("objects");
+        std::fs::create_dir_all(&objects).expect("objects");
+        let storage = format!("file://{}", objects.display());
+        let bus = redis.url();
+        let (api, push, rtmp, segmenter) = (free_port(), free_port(), free_port(), free_port());
+        let mut cluster = Cluster {
+            dir,
+            _redis: redis,
+            services: Vec::new(),
+            api,
+            push,
+            rtmp,
+        };
+        let common = |extra: Vec<String>| {
+            let mut sets = vec![format!("bus_url={bus}"), format!("storage_url={storage}")];
+            sets.extend(extra);
+            sets.push(format!("admin_listen=127.0.0.1:{}", free_port()));
+            sets
+        };
+        cluster.spawn(
+            "segmenter",
+            service_bin(
+                "livefarm-segmenter",
+                "livefarm-segmenter",
+                "LIVEFARM_SEGMENTER_BIN",
+            ),
+            common(vec![format!("grpc_listen=127.0.0.1:{segmenter}")]),
+        );
+        cluster.spawn(
+            "transcoder",
+            service_bin(
+                "livefarm-transcoder",
+                "livefarm-transcoder",
+                "LIVEFARM_TRANSCODER_BIN",
+            ),
+            common(vec![
+                "worker_id=w0".to_string(),
+                "accel=cpu".to_string(),
+                "x264_preset=ultrafast".to_string(),
+                format!("grpc_listen=127.0.0.1:{}", free_port()),
+            ]),
+        );
+        cluster.spawn(
+            "ingest",
+            service_bin("livefarm-ingest", "livefarm-ingest", "LIVEFARM_INGEST_BIN"),
+            common(vec![
+                format!("http_listen=127.0.0.1:{push}"),
+                format!("rtmp_listen=127.0.0.1:{rtmp}"),
+                format!("srt_listen=127.0.0.1:{}", free_port()),
+                format!("segmenter_url=http://127.0.0.1:{segmenter}"),
+                "auth.mode=registry".to_string(),
+                format!("auth.registry_url={bus}"),
+                format!("orchestrator.listen=127.0.0.1:{}", free_port()),
+            ]),
+        );
+        cluster.spawn(
+            "api",
+            service_bin("livefarm-api", "livefarm-api", "LIVEFARM_API_BIN"),
+            common(vec![
+                format!("listen=127.0.0.1:{api}"),
+                format!("registry_url={bus}"),
+            ]),
+        );
+        for port in [api, push, rtmp, segmenter] {
+            cluster.wait_port(port);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, name: &'static str, bin: PathBuf, sets: Vec<String>) {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut cmd = Command::new(bin);
+        for set in &sets {
+            cmd.arg("--set").arg(set);
+        }
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        self.services.push(Service { name, child, log });
+    }
+
+    fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| {
+                let text = std::fs::read_to_string(&s.log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!("--- {} ---\n{}", s.name, tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn wait_port(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = self
+                .services
+                .iter_mut()
+                .find_map(|s| match s.child.try_wait() {
+                    Ok(Some(status)) => Some((s.name, status)),
+                    _ => None,
+                });
+            if let Some((name, status)) = exited {
+                panic!("{name} exited with {status}\n{}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "port {port} never opened\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn http(&self, port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.http_with(
+            port,
+            method,
+            path,
+            body,
+            &[("Content-Type", "application/json")],
+        )
+    }
+
+    fn http_with(
+        &self,
+        port: u16,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write");
+        stream.write_all(body).expect("write body");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("http head");
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let mut body = raw[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn get_text(&self, path: &str) -> Option<String> {
+        let (status, body) = self.http(self.api, "GET", path, b"");
+        (status == 200).then(|| String::from_utf8_lossy(&body).to_string())
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+}
+
+/// The fixture, looped to `seconds`, 2 s GOP, 320x180.
+fn source(dir: &Path, seconds: u32) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/bbb-720p25-5s.mp4");
+    let out = dir.join("live.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(&fixture)
+        .args(["-t", &seconds.to_string(), "-vf", "scale=320:180"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "50"])
+        .args(["-keyint_min", "50", "-sc_threshold", "0", "-c:a", "aac"])
+        .arg(&out)
+        .status()
+        .expect("needs the ffmpeg CLI");
+    assert!(status.success());
+    out
+}
+
+fn publish(source: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-i",
+        ])
+        .arg(source)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ffmpeg publisher")
+}
+
+fn probe_duration(url: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(url)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe cannot play {url}");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no duration for {url}"))
+}
+
+#[test]
+fn rtmp_to_hls_across_separate_processes_on_redis() {
+    let cluster = Cluster::start();
+    let (status, body) = cluster.http(
+        cluster.api,
+        "POST",
+        "/api/stream",
+        br#"{"name":"multi","profiles":[{"name":"P144p30fps16x9","width":256,"height":144,"bitrate":400000,"fps":30}]}"#,
+    );
+    assert!(
+        (200..300).contains(&status),
+        "create stream: {status} {}\n{}",
+        String::from_utf8_lossy(&body),
+        cluster.logs()
+    );
+    let stream: serde_json::Value = serde_json::from_slice(&body).expect("stream json");
+    let key = stream["streamKey"].as_str().expect("streamKey").to_string();
+    let playback = stream["playbackId"]
+        .as_str()
+        .expect("playbackId")
+        .to_string();
+
+    let clip = source(cluster.dir.path(), 12);
+    let mut good = publish(
+        &clip,
+        &format!("rtmp://127.0.0.1:{}/live/{key}", cluster.rtmp),
+    );
+    // An unknown key is refused (ffmpeg fails) while the good stream goes on.
+    std::thread::sleep(Duration::from_secs(2));
+    let refused = publish(
+        &clip,
+        &format!("rtmp://127.0.0.1:{}/live/not-a-key", cluster.rtmp),
+    )
+    .wait_with_output()
+    .expect("refused publisher");
+    assert!(!refused.status.success(), "an unknown key must be refused");
+
+    let master_path = format!("/hls/{playback}/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        if let Some(master) = cluster.get_text(&master_path) {
+            if master.contains("P144p30fps16x9") && master.contains("RESOLUTION=256x144") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ladder in the master playlist\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = good.wait().expect("publisher");
+    assert!(
+        status.success(),
+        "the good publish failed\n{}",
+        cluster.logs()
+    );
+
+    // The publish ended: the playlists end too, and hold the whole stream (window 6 x 2 s).
+    let media_path = format!("/hls/{playback}/P144p30fps16x9/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let media = loop {
+        let media = cluster.get_text(&media_path).unwrap_or_default();
+        if media.contains("#EXT-X-ENDLIST") {
+            break media;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the playlist never ended:\n{media}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(media.contains("#EXT-X-TARGETDURATION"));
+    let duration = probe_duration(&format!("http://127.0.0.1:{}{media_path}", cluster.api));
+    assert!(
+        (10.0..=13.0).contains(&duration),
+        "12 s published, {duration} s playable"
+    );
+    let master = cluster.get_text(&master_path).expect("master");
+    assert!(master.contains("source/index.m3u8"), "{master}");
+
+    // go-livepeer's HTTP push through the same processes, renditions back in the reply.
+    let segment = cluster.dir.path().join("push.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(&clip)
+        .args(["-t", "2", "-c", "copy", "-f", "mpegts"])
+        .arg(&segment)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let bytes = std::fs::read(&segment).expect("segment");
+    let (status, reply) = cluster.http_with(
+        cluster.push,
+        "PUT",
+        "/live/pushed/0.ts",
+        &bytes,
+        &[
+            ("Accept", "multipart/mixed"),
+            ("Content-Duration", "2000"),
+            (
+                "Livepeer-Transcode-Configuration",
+                r#"{"presets":["P144p30fps16x9"]}"#,
+            ),
+        ],
+    );
+    assert_eq!(
+        status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&reply),
+        cluster.logs()
+    );
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("Rendition-Name: P144p30fps16x9"), "{text}");
+}

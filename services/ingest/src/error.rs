@@ -1,0 +1,40 @@
+//! Errors of the live ingest paths (RTMP, SRT, publisher auth, the segmenter link).
+
+use thiserror::Error;
+
+/// Why a publisher was not let in.
+#[derive(Debug, Error)]
+pub enum AuthError {
+    /// The key is unknown or the webhook said no.
+    #[error("publish refused: {0}")]
+    Refused(String),
+    /// The authority could not be asked (webhook down, bad reply).
+    #[error("publisher auth unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Errors of the live ingest service.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A stream path or SRT stream id that names no stream.
+    #[error("bad stream path {path:?}: {reason}")]
+    BadPath { path: String, reason: String },
+    /// The segmenter refused or dropped the publish.
+    #[error("segmenter: {0}")]
+    Segmenter(String),
+    /// The segmenter stopped reading this publish's bytes.
+    #[error("segmenter stopped reading the stream")]
+    SinkClosed,
+    #[error("rtmp: {0}")]
+    Rtmp(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad config: {0}")]
+    Config(String),
+}

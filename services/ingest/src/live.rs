@@ -1,0 +1,212 @@
+//! What RTMP and SRT publishes share: stream paths, auth, and handing the bytes to a
+//! segmenter.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use livefarm_proto::segmenter::v1::{ContainerFormat, PublishStart};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::auth::{redact, AuthorizedStream, PublishRequest, PublisherAuth};
+use crate::error::IngestError;
+use crate::sink::SegmenterSink;
+
+/// Chunks in flight between a connection and its segmenter; a full queue slows the reader.
+const QUEUE: usize = 256;
+
+/// Splits a publish path (`live/{key}`, `live/{manifestID}/{key}`, also without `live/`)
+/// into the manifest id and the stream key, as go-livepeer does.
+pub fn parse_stream_path(path: &str) -> Result<(Option<String>, String), IngestError> {
+    let bad = |reason: &str| IngestError::BadPath {
+        path: redact(path),
+        reason: reason.to_string(),
+    };
+    let trimmed = path.trim_start_matches([' ', '/']);
+    let trimmed = trimmed.strip_prefix("stream/").unwrap_or(trimmed);
+    let trimmed = trimmed.strip_prefix("live/").unwrap_or(trimmed);
+    // A query string (`?token=...`) is not part of the key.
+    let trimmed = trimmed.split('?').next().unwrap_or_default();
+    let trimmed = trimmed.trim_end_matches('/');
+    let mut parts = trimmed.split('/');
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next();
+    if parts.next().is_some() {
+        return Err(bad("expected live/{key} or live/{manifestID}/{key}"));
+    }
+    match second {
+        None if !first.is_empty() => Ok((None, first.to_string())),
+        Some(key) if !first.is_empty() && !key.is_empty() => {
+            Ok((Some(first.to_string()), key.to_string()))
+        }
+        _ => Err(bad("no stream key")),
+    }
+}
+
+/// The resource an SRT `streamid` names: `#!::r=live/KEY,m=publish` (SRT access control
+/// syntax), `publish:live/KEY` (MediaMTX), or a plain path or key. `Err` when the stream id
+/// asks for something other than publishing.
+pub fn parse_srt_stream_id(stream_id: &str) -> Result<String, IngestError> {
+    let bad = |reason: &str| IngestError::BadPath {
+        path: redact(stream_id),
+        reason: reason.to_string(),
+    };
+    if let Some(fields) = stream_id.strip_prefix("#!::") {
+        let mut resource = None;
+        for field in fields.split(',') {
+            let (name, value) = field.split_once('=').unwrap_or((field, ""));
+            match name {
+                "r" => resource = Some(value.to_string()),
+                "m" if value != "publish" => return Err(bad("only m=publish is served")),
+                _ => {}
+            }
+        }
+        return resource.ok_or_else(|| bad("no r= resource"));
+    }
+    if let Some(rest) = stream_id.strip_prefix("publish:") {
+        return Ok(rest.to_string());
+    }
+    if stream_id.starts_with("read:") {
+        return Err(bad("only publishing is served"));
+    }
+    Ok(stream_id.to_string())
+}
+
+/// Shared by every live listener.
+#[derive(Clone)]
+pub struct LiveIngest {
+    pub auth: Arc<dyn PublisherAuth>,
+    pub sink: Arc<dyn SegmenterSink>,
+}
+
+/// A live publish that was let in: its bytes go to the segmenter until it is finished.
+pub struct Publish {
+    pub stream_id: String,
+    pub session_id: String,
+    tx: Option<mpsc::Sender<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+impl Publish {
+    /// Queues bytes for the segmenter; `Err` when the segmenter gave up on this publish.
+    pub async fn send(&mut self, bytes: Bytes) -> Result<(), IngestError> {
+        let tx = self.tx.as_ref().ok_or(IngestError::SinkClosed)?;
+        tx.send(bytes).await.map_err(|_| IngestError::SinkClosed)
+    }
+
+    /// Ends the publish (the segmenter cuts the last segment) and waits for the segmenter.
+    pub async fn finish(mut self) {
+        self.tx = None;
+        if let Err(error) = (&mut self.task).await {
+            tracing::warn!(%error, "publish task ended abnormally");
+        }
+    }
+}
+
+impl LiveIngest {
+    /// Authorizes `request` and starts a segmenter session for it. A refusal is logged here
+    /// (with the key redacted) and returned.
+    pub async fn begin(
+        &self,
+        request: PublishRequest,
+        format: ContainerFormat,
+    ) -> Result<Publish, IngestError> {
+        let stream = match self.auth.authorize(&request).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(
+                    protocol = request.protocol,
+                    key = %redact(&request.stream_key),
+                    %error,
+                    "publish refused"
+                );
+                return Err(error.into());
+            }
+        };
+        let AuthorizedStream {
+            stream_id,
+            profiles,
+            record,
+        } = stream;
+        let session_id = random_session_id();
+        let start = PublishStart {
+            stream_id: stream_id.clone(),
+            publish_session_id: session_id.clone(),
+            format: format as i32,
+            profiles_json: serde_json::to_string(&profiles)
+                .map_err(|e| IngestError::Segmenter(format!("profiles: {e}")))?,
+            record,
+            protocol: request.protocol.to_string(),
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sink = Arc::clone(&self.sink);
+        let (id, session) = (stream_id.clone(), session_id.clone());
+        let protocol = request.protocol;
+        tracing::info!(protocol, stream_id, session_id, "publish started");
+        let task = tokio::spawn(async move {
+            match sink.publish(start, rx).await {
+                Ok(summary) => tracing::info!(
+                    protocol,
+                    stream_id = id,
+                    session_id = session,
+                    segments = summary.segments,
+                    duration_s = summary.duration_seconds,
+                    "publish ended"
+                ),
+                Err(error) => tracing::warn!(
+                    protocol,
+                    stream_id = id,
+                    session_id = session,
+                    %error,
+                    "publish failed"
+                ),
+            }
+        });
+        Ok(Publish {
+            stream_id,
+            session_id,
+            tx: Some(tx),
+            task,
+        })
+    }
+}
+
+fn random_session_id() -> String {
+    let mut bytes = [0u8; 8];
+    // A clash only merges two sessions' log lines; fall back to the clock.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = livefarm_jobs::now_ms().to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_paths() {
+        let key = |p: &str| parse_stream_path(p).ok();
+        assert_eq!(key("live/abc"), Some((None, "abc".into())));
+        assert_eq!(
+            key("/live/man/abc"),
+            Some((Some("man".into()), "abc".into()))
+        );
+        assert_eq!(key("abc"), Some((None, "abc".into())));
+        assert_eq!(key("live/abc?token=1"), Some((None, "abc".into())));
+        assert_eq!(key("live/"), None);
+        assert_eq!(key("live/a/b/c"), None);
+        assert_eq!(key("live/a/"), Some((None, "a".into())));
+    }
+
+    #[test]
+    fn srt_stream_ids() {
+        let id = |s: &str| parse_srt_stream_id(s).ok();
+        assert_eq!(id("#!::r=live/KEY,m=publish"), Some("live/KEY".into()));
+        assert_eq!(id("#!::m=publish,r=KEY"), Some("KEY".into()));
+        assert_eq!(id("#!::r=live/KEY,m=request"), None);
+        assert_eq!(id("publish:live/KEY"), Some("live/KEY".into()));
+        assert_eq!(id("read:live/KEY"), None);
+        assert_eq!(id("KEY"), Some("KEY".into()));
+    }
+}

@@ -1,0 +1,333 @@
+//! One live publish at a time per stream: the container bytes are cut into keyframe-aligned
+//! MPEG-TS segments on a blocking thread, each segment is stored and enqueued as a job.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use livefarm_bus::{Headers, JobBus};
+use livefarm_jobs::{
+    SegmentJob, SourceFormat, StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS,
+};
+use livefarm_media::segmenter::{Segmenter, SourceSegment, START_OFFSET};
+use livefarm_media::{InputFormat, MediaError};
+use livefarm_profiles::Profile;
+use livefarm_proto::segmenter::v1::{ContainerFormat, PublishStart, PublishSummary};
+use livefarm_storage::{keys, Storage};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::error::SegmenterError;
+use crate::metrics::METRICS;
+
+/// Where a stream's timeline stands between its publish sessions.
+#[derive(Debug, Default)]
+struct StreamState {
+    next_seq: u64,
+    next_start_pts: Option<i64>,
+    sessions: u64,
+}
+
+/// The segmenter core, shared by the gRPC service and in-process ingest.
+pub struct LiveSegmenter {
+    bus: Arc<dyn JobBus>,
+    storage: Storage,
+    target_seconds: f64,
+    busy_wait: Duration,
+    streams: Mutex<HashMap<String, Arc<tokio::sync::Mutex<StreamState>>>>,
+}
+
+impl std::fmt::Debug for LiveSegmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSegmenter")
+            .field("target_seconds", &self.target_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blocking reader over the chunks of one publish; end of stream when the sender is gone.
+/// It notes when the latest chunk arrived: when a segment is cut, the bytes that completed
+/// it (the next keyframe) came in that chunk or earlier.
+struct ChunkReader {
+    chunks: mpsc::Receiver<Bytes>,
+    current: Bytes,
+    last_arrival_ms: Arc<AtomicU64>,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while !self.current.has_remaining() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => {
+                    self.last_arrival_ms
+                        .store(livefarm_jobs::now_ms(), Ordering::Relaxed);
+                    self.current = chunk;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        self.current.copy_to_slice(&mut buf[..n]);
+        Ok(n)
+    }
+}
+
+struct ActiveGuard;
+
+impl ActiveGuard {
+    fn new() -> Self {
+        METRICS.active.inc();
+        ActiveGuard
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        METRICS.active.dec();
+    }
+}
+
+impl LiveSegmenter {
+    /// `target_seconds`: segments are cut at the first keyframe past it. A second publish of
+    /// a stream waits up to `busy_wait` for the first to end, then is refused.
+    pub fn new(
+        bus: Arc<dyn JobBus>,
+        storage: Storage,
+        target_seconds: f64,
+        busy_wait: Duration,
+    ) -> Self {
+        LiveSegmenter {
+            bus,
+            storage,
+            target_seconds,
+            busy_wait,
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Segments one publish session: `chunks` until its sender is dropped. Returns what was
+    /// cut. Bad bytes fail single segments (logged, counted), never the process.
+    pub async fn run_publish(
+        &self,
+        start: PublishStart,
+        chunks: mpsc::Receiver<Bytes>,
+    ) -> Result<PublishSummary, SegmenterError> {
+        livefarm_jobs::validate_stream_id(&start.stream_id)
+            .map_err(|e| SegmenterError::BadStart(e.to_string()))?;
+        let profiles: Vec<Profile> = serde_json::from_str(&start.profiles_json)
+            .map_err(|e| SegmenterError::BadStart(format!("profiles_json: {e}")))?;
+        if profiles.is_empty() {
+            return Err(SegmenterError::BadStart("no profiles".to_string()));
+        }
+        let format = match ContainerFormat::try_from(start.format) {
+            Ok(ContainerFormat::Flv) => InputFormat::Flv,
+            Ok(ContainerFormat::Mpegts) => InputFormat::MpegTs,
+            _ => InputFormat::Auto,
+        };
+        let slot = {
+            let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(streams.entry(start.stream_id.clone()).or_default())
+        };
+        let mut state = tokio::time::timeout(self.busy_wait, slot.lock_owned())
+            .await
+            .map_err(|_| SegmenterError::Busy(start.stream_id.clone()))?;
+        METRICS.publishes.inc();
+        let _active = ActiveGuard::new();
+        let discontinuity = state.sessions > 0;
+        let first_seq = state.next_seq;
+        let start_pts = state.next_start_pts.unwrap_or(START_OFFSET);
+        let stream_id = start.stream_id.as_str();
+        let session_id = start.publish_session_id.as_str();
+        info!(
+            stream_id,
+            session_id, first_seq, discontinuity, "segmenting publish"
+        );
+        let mut summary = PublishSummary {
+            first_seq,
+            next_seq: first_seq,
+            ..PublishSummary::default()
+        };
+        self.event(&start, StreamEventKind::Started, &summary, discontinuity)
+            .await;
+
+        let (segments_tx, mut segments) =
+            mpsc::channel::<(Result<SourceSegment, MediaError>, u64)>(4);
+        let target = self.target_seconds;
+        let thread = tokio::task::spawn_blocking(move || {
+            let last_arrival_ms = Arc::new(AtomicU64::new(0));
+            let reader = ChunkReader {
+                chunks,
+                current: Bytes::new(),
+                last_arrival_ms: Arc::clone(&last_arrival_ms),
+            };
+            let mut segmenter = Segmenter::open_stream(reader, format, target)
+                .map_err(|e| SegmenterError::Open(e.to_string()))?;
+            segmenter.continue_from(first_seq, start_pts);
+            for segment in segmenter {
+                let ingested = last_arrival_ms.load(Ordering::Relaxed);
+                if segments_tx.blocking_send((segment, ingested)).is_err() {
+                    break;
+                }
+            }
+            Ok::<(), SegmenterError>(())
+        });
+
+        let mut end_pts = None;
+        while let Some((result, ingested_at_ms)) = segments.recv().await {
+            let segment = match result {
+                Ok(segment) => segment,
+                Err(error) => {
+                    METRICS.segment_errors.inc();
+                    warn!(stream_id, session_id, %error, "segment failed");
+                    continue;
+                }
+            };
+            let first = summary.segments == 0;
+            let seq = segment.seq;
+            if segment.too_long {
+                METRICS.too_long.inc();
+                warn!(
+                    stream_id,
+                    seq,
+                    duration_s = segment.duration,
+                    target_s = target,
+                    "segment too long: the source's keyframes are too far apart"
+                );
+                summary.too_long_segments += 1;
+            }
+            match self
+                .store(
+                    &start,
+                    &profiles,
+                    &segment,
+                    discontinuity && first,
+                    ingested_at_ms,
+                )
+                .await
+            {
+                Ok(()) => {
+                    METRICS.segments.inc();
+                    summary.segments += 1;
+                    summary.duration_seconds += segment.duration;
+                }
+                Err(error) => {
+                    METRICS.segment_errors.inc();
+                    summary.failed_segments += 1;
+                    warn!(stream_id, seq, %error, "segment not stored or enqueued");
+                }
+            }
+            // A failed store still used its seq: the gap marks the loss downstream.
+            summary.next_seq = seq + 1;
+            end_pts = Some(segment.start_pts + (segment.duration * 90_000.0).round() as i64);
+        }
+        let opened = thread
+            .await
+            .map_err(|e| SegmenterError::Thread(e.to_string()))?;
+        if let Err(error) = opened {
+            warn!(stream_id, session_id, %error, "publish not segmented");
+            return Err(error);
+        }
+        if summary.next_seq > first_seq {
+            state.next_seq = summary.next_seq;
+            state.next_start_pts = end_pts;
+            state.sessions += 1;
+        }
+        drop(state);
+        self.event(&start, StreamEventKind::Ended, &summary, discontinuity)
+            .await;
+        info!(
+            stream_id,
+            session_id,
+            segments = summary.segments,
+            failed = summary.failed_segments,
+            too_long = summary.too_long_segments,
+            duration_s = summary.duration_seconds,
+            "publish segmented"
+        );
+        Ok(summary)
+    }
+
+    async fn store(
+        &self,
+        start: &PublishStart,
+        profiles: &[Profile],
+        segment: &SourceSegment,
+        discontinuity: bool,
+        ingested_at_ms: u64,
+    ) -> Result<(), SegmenterError> {
+        let key = keys::source_segment(&start.stream_id, segment.seq);
+        self.storage.put(&key, segment.data.clone()).await?;
+        if start.record {
+            let prefix = keys::recording_prefix(&start.stream_id, &start.publish_session_id);
+            let record_key = format!("{prefix}{:010}.ts", segment.seq);
+            self.storage.put(&record_key, segment.data.clone()).await?;
+        }
+        let job = SegmentJob {
+            stream_id: start.stream_id.clone(),
+            seq: segment.seq,
+            source_key: key,
+            format: SourceFormat::Mpegts,
+            duration_ms: (segment.duration * 1000.0).round() as u64,
+            profiles: profiles.to_vec(),
+            enqueued_at_ms: livefarm_jobs::now_ms(),
+            deadline_ms: None,
+            trace: HashMap::new(),
+            discontinuity,
+            ingested_at_ms: (ingested_at_ms > 0).then_some(ingested_at_ms),
+        };
+        livefarm_jobs::enqueue(self.bus.as_ref(), &job).await?;
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        start: &PublishStart,
+        kind: StreamEventKind,
+        summary: &PublishSummary,
+        discontinuity: bool,
+    ) {
+        let event = StreamEvent {
+            event: kind,
+            stream_id: start.stream_id.clone(),
+            session_id: start.publish_session_id.clone(),
+            protocol: start.protocol.clone(),
+            first_seq: summary.first_seq,
+            next_seq: summary.next_seq,
+            segments: summary.segments,
+            duration_ms: (summary.duration_seconds * 1000.0).round() as u64,
+            discontinuity,
+            at_ms: livefarm_jobs::now_ms(),
+        };
+        let payload = serde_json::to_vec(&event).expect("an event of strings and numbers");
+        let mut headers = Headers::new();
+        headers.insert(
+            livefarm_jobs::STREAM_ID_HEADER.to_string(),
+            start.stream_id.clone(),
+        );
+        let name = match kind {
+            StreamEventKind::Started => "started",
+            StreamEventKind::Ended => "ended",
+        };
+        headers.insert(EVENT_HEADER.to_string(), name.to_string());
+        if let Err(error) = self.bus.publish(STREAM_EVENTS, &payload, &headers).await {
+            warn!(stream_id = start.stream_id, %error, event = name, "stream event not published");
+        }
+    }
+}
+
+impl livefarm_ingest::SegmenterSink for LiveSegmenter {
+    fn publish(
+        &self,
+        start: PublishStart,
+        chunks: mpsc::Receiver<Bytes>,
+    ) -> livefarm_ingest::BoxFuture<'_, Result<PublishSummary, livefarm_ingest::IngestError>> {
+        Box::pin(async move {
+            self.run_publish(start, chunks)
+                .await
+                .map_err(|e| livefarm_ingest::IngestError::Segmenter(e.to_string()))
+        })
+    }
+}
