@@ -28,3 +28,5 @@ bench: release
 	./target/release/livefarm bench capacity
 	./target/release/livefarm bench tickets
 	./target/release/livefarm bench bus
+	./target/release/livefarm bench latency
+	./target/release/livefarm bench indexer

@@ -6,8 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-test-tools.sh
+scripts/install-browser-tools.sh
+scripts/install-chain-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A one-shot build gains nothing from incremental state, which costs gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# Tests that need these tools skip loudly without them on a developer's machine; here the
+# tools were just installed, so a missing one is a failure.
+export LIVEFARM_REQUIRE_BROWSER=1
+export LIVEFARM_REQUIRE_ANVIL=1
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

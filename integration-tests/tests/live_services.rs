@@ -294,6 +294,32 @@ fn probe_duration(url: &str) -> f64 {
         .unwrap_or_else(|_| panic!("no duration for {url}"))
 }
 
+/// Seconds of real footage published at real-time pace.
+const SECONDS: u32 = 30;
+const LADDER: [(&str, u32, u32); 3] = [
+    ("P144p30fps16x9", 256, 144),
+    ("P240p30fps16x9", 426, 240),
+    ("P360p30fps16x9", 640, 360),
+];
+
+fn probe_size(url: &str) -> (u32, u32) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.lines().next().unwrap_or_default().split(',');
+    let mut next = || {
+        fields
+            .next()
+            .and_then(|f| f.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (next(), next())
+}
+
 #[test]
 fn rtmp_to_hls_across_separate_processes_on_redis() {
     let cluster = Cluster::start();
@@ -301,7 +327,7 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
         cluster.api,
         "POST",
         "/api/stream",
-        br#"{"name":"multi","profiles":[{"name":"P144p30fps16x9","width":256,"height":144,"bitrate":400000,"fps":30}]}"#,
+        br#"{"name":"multi","record":true,"profiles":["P144p30fps16x9","P240p30fps16x9","P360p30fps16x9"]}"#,
     );
     assert!(
         (200..300).contains(&status),
@@ -316,7 +342,7 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
         .expect("playbackId")
         .to_string();
 
-    let clip = source(cluster.dir.path(), 12);
+    let clip = source(cluster.dir.path(), SECONDS);
     let mut good = publish(
         &clip,
         &format!("rtmp://127.0.0.1:{}/live/{key}", cluster.rtmp),
@@ -335,7 +361,9 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         if let Some(master) = cluster.get_text(&master_path) {
-            if master.contains("P144p30fps16x9") && master.contains("RESOLUTION=256x144") {
+            if LADDER.iter().all(|(name, w, h)| {
+                master.contains(name) && master.contains(&format!("RESOLUTION={w}x{h}"))
+            }) {
                 break;
             }
         }
@@ -353,27 +381,41 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
         cluster.logs()
     );
 
-    // The publish ended: the playlists end too, and hold the whole stream (window 6 x 2 s).
-    let media_path = format!("/hls/{playback}/P144p30fps16x9/index.m3u8");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let media = loop {
-        let media = cluster.get_text(&media_path).unwrap_or_default();
-        if media.contains("#EXT-X-ENDLIST") {
-            break media;
-        }
+    // The publish ended: every playlist ends too; the live ones keep a 6-segment window and
+    // the recordings the whole session, at the right size in every rendition.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (name, width, height) in LADDER {
+        let media_path = format!("/hls/{playback}/{name}/index.m3u8");
+        let media = loop {
+            let media = cluster.get_text(&media_path).unwrap_or_default();
+            if media.contains("#EXT-X-ENDLIST") {
+                break media;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never ended:\n{media}\n{}",
+                cluster.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(media.contains("#EXT-X-TARGETDURATION"));
+        assert!(media.contains("#EXT-X-PROGRAM-DATE-TIME"));
+        let live = probe_duration(&format!("http://127.0.0.1:{}{media_path}", cluster.api));
         assert!(
-            Instant::now() < deadline,
-            "the playlist never ended:\n{media}\n{}",
-            cluster.logs()
+            (10.0..=13.0).contains(&live),
+            "{name}: live window of {live} s"
         );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(media.contains("#EXT-X-TARGETDURATION"));
-    let duration = probe_duration(&format!("http://127.0.0.1:{}{media_path}", cluster.api));
-    assert!(
-        (10.0..=13.0).contains(&duration),
-        "12 s published, {duration} s playable"
-    );
+        let recording = format!(
+            "http://127.0.0.1:{}/hls/{playback}/{name}/recording.m3u8",
+            cluster.api
+        );
+        let total = probe_duration(&recording);
+        assert!(
+            (f64::from(SECONDS) - 1.5..=f64::from(SECONDS) + 1.0).contains(&total),
+            "{name}: {SECONDS} s published, {total} s recorded"
+        );
+        assert_eq!(probe_size(&recording), (width, height), "{name} size");
+    }
     let master = cluster.get_text(&master_path).expect("master");
     assert!(master.contains("source/index.m3u8"), "{master}");
 

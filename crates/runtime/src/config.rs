@@ -149,7 +149,7 @@ where
         let Some(rest) = var.strip_prefix(&opts.env_prefix) else {
             continue;
         };
-        if opts.env_ignore.contains(&var) {
+        if opts.env_ignore.contains(&var) || is_tooling_var(rest) {
             continue;
         }
         let segments: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
@@ -218,6 +218,22 @@ fn guess_value(raw: &str) -> (Value, bool) {
         }
     }
     (Value::String(raw.to_owned()), false)
+}
+
+/// Variables that share the prefix but belong to the test and build tooling (where to find
+/// a binary or tool, which tests must not skip), never to a service's configuration.
+fn is_tooling_var(rest: &str) -> bool {
+    const TOOLING: [&str; 8] = [
+        "ANVIL",
+        "ANVIL_LOG",
+        "BROWSER_TOOLS",
+        "CHROMIUM",
+        "TEST_ARTIFACTS",
+        "TOOLS_DIR",
+        "LOG_FORMAT",
+        "CONFIG",
+    ];
+    rest.starts_with("REQUIRE_") || rest.ends_with("_BIN") || TOOLING.contains(&rest)
 }
 
 fn dotted(segments: &[String]) -> String {

@@ -272,3 +272,17 @@ fn dump_then_load_round_trips() {
     let loaded: ServiceConfig = load(&opts().file(file.path())).expect("reload defaults");
     assert_eq!(loaded, ServiceConfig::default());
 }
+
+#[test]
+fn tooling_variables_with_the_prefix_are_not_config_keys() {
+    // CI exports LIVEFARM_REQUIRE_ANVIL=1 and tests point at binaries with LIVEFARM_*_BIN:
+    // a service started under them must not refuse them as unknown keys.
+    let options = opts().env_vars([
+        ("LAYERTEST_REQUIRE_ANVIL", "1"),
+        ("LAYERTEST_TRANSCODER_BIN", "/x/bin"),
+        ("LAYERTEST_ANVIL", "/x/anvil"),
+        ("LAYERTEST_WORKERS", "7"),
+    ]);
+    let config: ServiceConfig = load(&options).expect("tooling variables are skipped");
+    assert_eq!(config.workers, 7);
+}

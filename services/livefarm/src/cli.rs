@@ -40,8 +40,9 @@ pub enum Command {
     /// Transcode a media file into an HLS ladder (master playlist, one media playlist per
     /// rendition, and a `source` rendition).
     Transcode(TranscodeArgs),
-    /// Run every service in one process (in-process bus, local storage, no chain): HTTP push
-    /// ingest, a transcoder worker, HLS playback.
+    /// Run every service in one process (in-process bus, local storage, no chain): RTMP, SRT
+    /// and HTTP push ingest, the segmenter, a transcoder worker, HLS playback, and the
+    /// off-chain Livepeer orchestrator port.
     Up(crate::up::UpArgs),
     /// Measure Livefarm against a baseline in the same run.
     #[command(subcommand)]
@@ -49,6 +50,9 @@ pub enum Command {
     /// Manage streams in the registry.
     #[command(subcommand)]
     Stream(stream::StreamCommand),
+    /// The chain: deploy the Livepeer-compatible contracts.
+    #[command(subcommand)]
+    Chain(crate::chain::ChainCommand),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +113,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
         Some(Command::Bench(command)) => bench::run(command),
         Some(Command::Up(args)) => crate::up::run(args, &config.media),
         Some(Command::Stream(command)) => stream::run(command),
+        Some(Command::Chain(command)) => crate::chain::run(command),
         None => Err(anyhow::Error::new(UsageError(
             "no command given; try `livefarm transcode --help` or `livefarm --help`".to_string(),
         ))),

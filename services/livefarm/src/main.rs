@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod bench;
+mod chain;
 mod cli;
 mod config;
 mod ladder_writer;

@@ -18,6 +18,9 @@ pub enum SegmenterError {
     Bus(#[from] livefarm_jobs::JobsError),
     #[error("storage: {0}")]
     Storage(#[from] livefarm_storage::StorageError),
+    /// The stream's saved timeline could not be read, so its next seq is unknown.
+    #[error("reading the stream timeline: {0}")]
+    Timeline(String),
     #[error("segmenter thread failed: {0}")]
     Thread(String),
 }
@@ -30,7 +33,7 @@ impl From<SegmenterError> for ServiceError {
                 ServiceError::InvalidArgument(message)
             }
             SegmenterError::Busy(_) => ServiceError::FailedPrecondition(message),
-            SegmenterError::Bus(_) | SegmenterError::Storage(_) => {
+            SegmenterError::Bus(_) | SegmenterError::Storage(_) | SegmenterError::Timeline(_) => {
                 ServiceError::Unavailable(message)
             }
             SegmenterError::Thread(_) => ServiceError::Internal(message),

@@ -23,12 +23,25 @@ use tracing::{info, warn};
 use crate::error::SegmenterError;
 use crate::metrics::METRICS;
 
-/// Where a stream's timeline stands between its publish sessions.
-#[derive(Debug, Default)]
+/// Where a stream's timeline stands between its publish sessions. Kept on the bus too
+/// ([`timeline_key`]), so a reconnect that lands on another segmenter replica, or on this one
+/// after a restart, continues the stream's seq and timestamps instead of starting over.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct StreamState {
     next_seq: u64,
     next_start_pts: Option<i64>,
     sessions: u64,
+    /// Whether the bus copy was read into this process.
+    #[serde(skip)]
+    loaded: bool,
+}
+
+/// How long a stream's timeline outlives its last publish.
+const TIMELINE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The bus key of a stream's timeline.
+pub fn timeline_key(stream_id: &str) -> String {
+    format!("livefarm:stream:{stream_id}:timeline")
 }
 
 /// The segmenter core, shared by the gRPC service and in-process ingest.
@@ -134,6 +147,20 @@ impl LiveSegmenter {
         let mut state = tokio::time::timeout(self.busy_wait, slot.lock_owned())
             .await
             .map_err(|_| SegmenterError::Busy(start.stream_id.clone()))?;
+        if !state.loaded {
+            match self.bus.get(&timeline_key(&start.stream_id)).await {
+                Ok(Some(saved)) => match serde_json::from_slice::<StreamState>(&saved) {
+                    Ok(saved) => *state = saved,
+                    Err(error) => {
+                        warn!(stream_id = %start.stream_id, %error, "stream timeline unreadable; starting a new one")
+                    }
+                },
+                Ok(None) => {}
+                // Without the saved timeline a reconnect would reuse seqs: refuse instead.
+                Err(error) => return Err(SegmenterError::Timeline(error.to_string())),
+            }
+            state.loaded = true;
+        }
         METRICS.publishes.inc();
         let _active = ActiveGuard::new();
         let discontinuity = state.sessions > 0;
@@ -234,6 +261,7 @@ impl LiveSegmenter {
             state.next_seq = summary.next_seq;
             state.next_start_pts = end_pts;
             state.sessions += 1;
+            self.save_timeline(&start.stream_id, &state).await;
         }
         drop(state);
         self.event(&start, StreamEventKind::Ended, &summary, discontinuity)
@@ -248,6 +276,23 @@ impl LiveSegmenter {
             "publish segmented"
         );
         Ok(summary)
+    }
+
+    async fn save_timeline(&self, stream_id: &str, state: &StreamState) {
+        let saved = match serde_json::to_vec(state) {
+            Ok(saved) => saved,
+            Err(error) => {
+                warn!(stream_id, %error, "stream timeline not encodable");
+                return;
+            }
+        };
+        if let Err(error) = self
+            .bus
+            .set_with_ttl(&timeline_key(stream_id), &saved, TIMELINE_TTL)
+            .await
+        {
+            warn!(stream_id, %error, "stream timeline not saved; a reconnect elsewhere restarts it");
+        }
     }
 
     async fn store(

@@ -34,6 +34,22 @@ pub enum BenchCommand {
     /// Live latency over RTMP: last frame in to every rendition listed, against the
     /// transcode time of the same segment.
     Latency(latency::LatencyArgs),
+    /// Chain indexer backfill of a generated dev chain (anvil) against a plain eth_getLogs
+    /// loop over the same node.
+    Indexer(IndexerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IndexerArgs {
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Blocks to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub blocks: u64,
+    /// Events to generate, spread over the blocks.
+    #[arg(long, default_value_t = 50_000)]
+    pub events: u64,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +83,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Tickets(args) => tickets(args),
         BenchCommand::Bus(args) => bus(args),
         BenchCommand::Latency(args) => latency::run(args),
+        BenchCommand::Indexer(args) => indexer(args),
     }
 }
 
@@ -287,5 +304,54 @@ fn bus(args: BusArgs) -> Result<()> {
     for note in &report.notes {
         println!("note: {note}");
     }
+    Ok(())
+}
+
+fn indexer(args: IndexerArgs) -> Result<()> {
+    let machine = Machine::detect();
+    let options = livefarm_indexer::bench::BenchOptions {
+        blocks: args.blocks.max(1),
+        events: args.events,
+        ..Default::default()
+    };
+    eprintln!(
+        "indexer: generating {} blocks with {} events on anvil (needs scripts/install-chain-tools.sh)",
+        options.blocks, options.events
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime
+        .block_on(livefarm_indexer::bench::bench(options))
+        .context("indexer benchmark")?;
+    eprintln!(
+        "indexer: measuring params expiry -> confirmed redemption (redeemer on anvil and redis)"
+    );
+    let redemption = runtime
+        .block_on(livefarm_redeemer::bench::run(
+            livefarm_redeemer::bench::BenchOptions::default(),
+        ))
+        .context("redemption benchmark")?;
+    let mut value = serde_json::to_value(&report)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("bench".to_string(), "indexer".into());
+        object.insert(
+            "redeem_expiry_to_confirmed_median_ms".to_string(),
+            redemption.median_ms.into(),
+        );
+        object.insert("redemption".to_string(), serde_json::to_value(&redemption)?);
+        object.insert("machine".to_string(), serde_json::to_value(&machine)?);
+    }
+    if args.json {
+        return print_json(&value);
+    }
+    let mut table = Table::new(&["figure", "value"]);
+    if let Some(object) = value.as_object() {
+        for (key, v) in object {
+            table.row(vec![key.clone(), v.to_string()]);
+        }
+    }
+    table.print();
     Ok(())
 }

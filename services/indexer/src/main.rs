@@ -1,0 +1,24 @@
+//! `livefarm-indexer`: the chain indexer of the Livefarm farm (see the crate docs).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use livefarm_runtime::{service_main, ServiceArgs, ServiceFailure};
+
+#[derive(Debug, Parser)]
+#[command(name = "livefarm-indexer", version, about = "Livefarm chain indexer")]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+fn main() -> ExitCode {
+    service_main(Cli::parse().service, |config, shutdown| async move {
+        livefarm_indexer::run(config, shutdown)
+            .await
+            .map_err(|error| ServiceFailure {
+                message: format!("{error:#}"),
+                code: livefarm_indexer::exit_code(&error),
+            })
+    })
+}

@@ -1,0 +1,560 @@
+//! The redeemer on a real anvil and a real Redis: exactly-once redemption with every skip
+//! outcome, crash recovery between submit and receipt, replacement of a stuck transaction,
+//! leader election with fencing, and the `net.TicketRedeemer` service. Skipped (loudly) only
+//! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset; Redis is always required.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::providers::Provider;
+use livefarm_bus::testing::{redis_bus, RedisServer};
+use livefarm_bus::{BusOptions, JobBus};
+use livefarm_chain::testing::{anvil_path, DEV_KEYS};
+use livefarm_chain::{Address, B256, U256};
+use livefarm_pm::WinningTicket;
+use livefarm_proto::livepeer::net;
+use livefarm_proto::livepeer::net::ticket_redeemer_server::TicketRedeemer;
+use livefarm_redeemer::store::hash_hex;
+use livefarm_redeemer::testnet::{dev_signer, publish, TestNet, REDEEMER_KEY};
+use livefarm_redeemer::{
+    Redeemer, RedeemerConfig, RedeemerError, RedeemerService, TicketRecord, TicketState,
+};
+use livefarm_runtime::Shutdown;
+use tokio::task::JoinHandle;
+
+const ETH: u64 = 1_000_000_000_000_000_000;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn eth(n: u64) -> U256 {
+    U256::from(n) * U256::from(ETH)
+}
+
+/// 0.01 ETH: far above any redemption's gas cost on anvil.
+fn face() -> U256 {
+    U256::from(ETH / 100)
+}
+
+async fn start() -> Option<(TestNet, RedisServer, Arc<dyn JobBus>)> {
+    if anvil_path().is_none() {
+        if std::env::var_os("LIVEFARM_REQUIRE_ANVIL").is_some() {
+            panic!("LIVEFARM_REQUIRE_ANVIL is set but anvil is missing: run scripts/install-chain-tools.sh");
+        }
+        eprintln!("!!! SKIPPED: anvil not found (run scripts/install-chain-tools.sh or set LIVEFARM_ANVIL)");
+        return None;
+    }
+    let net = TestNet::start().await.expect("test network");
+    let (redis, bus) = redis_bus(BusOptions::default()).await;
+    Some((net, redis, bus))
+}
+
+struct Running {
+    redeemer: Arc<Redeemer>,
+    shutdown: Shutdown,
+    task: JoinHandle<Result<(), RedeemerError>>,
+}
+
+async fn spawn(config: RedeemerConfig, bus: &Arc<dyn JobBus>) -> Running {
+    let redeemer = Arc::new(
+        Redeemer::connect(config, bus.clone())
+            .await
+            .expect("redeemer connects"),
+    );
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(redeemer.clone().run(shutdown.clone()));
+    Running {
+        redeemer,
+        shutdown,
+        task,
+    }
+}
+
+async fn wait_for(
+    redeemer: &Redeemer,
+    ticket: &WinningTicket,
+    what: &str,
+    done: impl Fn(&TicketRecord) -> bool,
+) -> TicketRecord {
+    let hash = hash_hex(&ticket.ticket_hash);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let record = redeemer.store().get(&hash).await.expect("store");
+        if let Some(record) = record {
+            if done(&record) {
+                return record;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} of {hash}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_final(redeemer: &Redeemer, ticket: &WinningTicket) -> TicketRecord {
+    wait_for(redeemer, ticket, "a final state", |r| r.state.is_final()).await
+}
+
+async fn redeemer_nonce(net: &TestNet) -> u64 {
+    let account = dev_signer(REDEEMER_KEY).expect("key").address();
+    net.bcast
+        .provider()
+        .get_transaction_count(Address::from(account.0))
+        .await
+        .expect("nonce")
+}
+
+async fn set_automine(net: &TestNet, on: bool) {
+    let _: serde_json::Value = net
+        .bcast
+        .provider()
+        .raw_request("evm_setAutomine".into(), (on,))
+        .await
+        .expect("evm_setAutomine");
+}
+
+fn redeemed_tx(record: &TicketRecord) -> String {
+    match &record.state {
+        TicketState::Redeemed { tx, .. } => tx.clone(),
+        other => panic!("expected redeemed, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redeems_each_ticket_once_and_records_every_outcome() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast
+        .fund_deposit_and_reserve(eth(1), eth(1))
+        .await
+        .expect("fund");
+    let signer = &net.bcast_signer;
+    let f = face();
+
+    // Created now, expired two rounds later (ticketValidityPeriod = 2).
+    let expired = net.ticket(signer, f, 100, 0).await.expect("ticket");
+    net.anvil.advance_round(&net.bcast).await.expect("advance");
+    net.anvil.advance_round(&net.bcast).await.expect("advance");
+
+    let head = net.bcast.block_number().await.expect("head");
+    let t1 = net.ticket(signer, f, 1, head).await.expect("ticket");
+    let t2 = net.ticket(signer, f, 2, head).await.expect("ticket");
+    let held = net.ticket(signer, f, 3, head + 10).await.expect("ticket");
+    let used = net.ticket(signer, f, 4, head).await.expect("ticket");
+    let cheap = net
+        .ticket(signer, U256::from(1u64), 5, head)
+        .await
+        .expect("ticket");
+    let pauper = dev_signer(DEV_KEYS[3]).expect("signer");
+    let unfunded = net.ticket(&pauper, f, 6, head).await.expect("ticket");
+    // Someone else redeems `used` first.
+    net.orch
+        .redeem_winning_ticket(&used)
+        .await
+        .expect("redeem directly");
+
+    let bcast = net.bcast_addr();
+    let orch = net.orch_addr();
+    let deposit_before = net.bcast.sender_info(bcast).await.expect("info").deposit;
+    let fees_before = net.bcast.pending_fees(orch).await.expect("fees");
+    let nonce_before = redeemer_nonce(&net).await;
+
+    let config = net.redeemer_config(&redis.url(), "solo");
+    let stream = config.stream.clone();
+    for t in [&t1, &t1, &t2, &held, &expired, &used, &cheap, &unfunded] {
+        publish(&bus, &stream, t).await.expect("publish");
+    }
+    let run = spawn(config, &bus).await;
+    let r = &run.redeemer;
+
+    let r1 = wait_final(r, &t1).await;
+    let r2 = wait_final(r, &t2).await;
+    redeemed_tx(&r1);
+    redeemed_tx(&r2);
+    assert_ne!(redeemed_tx(&r1), redeemed_tx(&r2));
+    assert_eq!(wait_final(r, &expired).await.state, TicketState::Expired);
+    assert_eq!(wait_final(r, &used).await.state, TicketState::AlreadyUsed);
+    assert!(matches!(
+        wait_final(r, &cheap).await.state,
+        TicketState::Unprofitable { .. }
+    ));
+    assert!(matches!(
+        wait_final(r, &unfunded).await.state,
+        TicketState::InsufficientFunds { .. }
+    ));
+    // Its params have not expired: held, nothing submitted for it.
+    let held_record = r
+        .store()
+        .get(&hash_hex(&held.ticket_hash))
+        .await
+        .expect("store")
+        .expect("recorded");
+    assert_eq!(held_record.state, TicketState::Pending);
+    assert!(!net
+        .bcast
+        .used_ticket(B256::from(held.ticket_hash))
+        .await
+        .expect("used"));
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 2);
+
+    // Within the round: a round boundary would not expire it yet, two would.
+    net.anvil.mine(10).await.expect("mine");
+    let r3 = wait_final(r, &held).await;
+    redeemed_tx(&r3);
+    assert!(r3.params_expired_at_ms.is_some());
+
+    // Exactly the three face values moved; three transactions for four queued copies.
+    let three = f * U256::from(3u64);
+    assert_eq!(
+        net.bcast.pending_fees(orch).await.expect("fees") - fees_before,
+        three
+    );
+    assert_eq!(
+        deposit_before - net.bcast.sender_info(bcast).await.expect("info").deposit,
+        three
+    );
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 3);
+
+    // Queued again after its outcome: acknowledged, never submitted again.
+    publish(&bus, &stream, &t1).await.expect("publish");
+    let deadline = Instant::now() + WAIT;
+    while bus
+        .group_stats(&stream, "redeemer")
+        .await
+        .expect("stats")
+        .lag
+        > 0
+        || bus
+            .pending_count(&stream, "redeemer")
+            .await
+            .expect("pending")
+            > 0
+    {
+        assert!(Instant::now() < deadline, "bus entries never acknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 3);
+    let again = r
+        .store()
+        .get(&hash_hex(&t1.ticket_hash))
+        .await
+        .expect("store")
+        .expect("recorded");
+    assert_eq!(redeemed_tx(&again), redeemed_tx(&r1));
+    assert!(r.store().open().await.expect("open").is_empty());
+
+    run.shutdown.trigger();
+    run.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_between_submit_and_receipt_does_not_resubmit() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast.fund_deposit(eth(1)).await.expect("fund");
+    let f = face();
+    let head = net.bcast.block_number().await.expect("head");
+    let t = net
+        .ticket(&net.bcast_signer, f, 1, head)
+        .await
+        .expect("ticket");
+    let orch = net.orch_addr();
+    let fees_before = net.bcast.pending_fees(orch).await.expect("fees");
+    let nonce_before = redeemer_nonce(&net).await;
+    set_automine(&net, false).await;
+
+    let config = net.redeemer_config(&redis.url(), "first");
+    publish(&bus, &config.stream, &t).await.expect("publish");
+    let first = spawn(config, &bus).await;
+    let submitted = wait_for(&first.redeemer, &t, "submission", |r| {
+        matches!(r.state, TicketState::Submitted { .. })
+    })
+    .await;
+    let TicketState::Submitted { txs } = &submitted.state else {
+        unreachable!()
+    };
+    let recorded = txs[0].hash.clone();
+    // Crash: no release of the lock, no receipt seen.
+    first.task.abort();
+    let _ = first.task.await;
+    assert!(!net
+        .bcast
+        .used_ticket(B256::from(t.ticket_hash))
+        .await
+        .expect("used"));
+
+    // The crash may have come before the broadcast: the next leader then sends the recorded
+    // bytes again. Either way blocks are mined only now, after the restart.
+    let second = spawn(net.redeemer_config(&redis.url(), "second"), &bus).await;
+    let deadline = Instant::now() + WAIT;
+    let done = loop {
+        net.anvil.mine(1).await.expect("mine");
+        let record = second
+            .redeemer
+            .store()
+            .get(&hash_hex(&t.ticket_hash))
+            .await
+            .expect("store")
+            .expect("recorded");
+        if record.state.is_final() {
+            break record;
+        }
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(redeemed_tx(&done), recorded);
+    assert!(done.fence > submitted.fence, "written under the new lock");
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 1);
+    assert_eq!(
+        net.bcast.pending_fees(orch).await.expect("fees") - fees_before,
+        f
+    );
+    second.shutdown.trigger();
+    second.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stuck_transaction_is_replaced_with_a_higher_fee() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast.fund_deposit(eth(1)).await.expect("fund");
+    let f = face();
+    let head = net.bcast.block_number().await.expect("head");
+    let t = net
+        .ticket(&net.bcast_signer, f, 1, head)
+        .await
+        .expect("ticket");
+    let nonce_before = redeemer_nonce(&net).await;
+    set_automine(&net, false).await;
+
+    let mut config = net.redeemer_config(&redis.url(), "solo");
+    config.stuck_timeout_ms = 500;
+    publish(&bus, &config.stream, &t).await.expect("publish");
+    let run = spawn(config, &bus).await;
+    let replaced = wait_for(
+        &run.redeemer,
+        &t,
+        "a replacement",
+        |r| matches!(&r.state, TicketState::Submitted { txs } if txs.len() == 2),
+    )
+    .await;
+    let TicketState::Submitted { txs } = &replaced.state else {
+        unreachable!()
+    };
+    assert_eq!(txs[0].nonce, txs[1].nonce);
+    assert!(txs[1].max_fee_per_gas > txs[0].max_fee_per_gas);
+    assert!(txs[1].max_priority_fee_per_gas > txs[0].max_priority_fee_per_gas);
+    net.anvil.mine(1).await.expect("mine");
+    let done = wait_final(&run.redeemer, &t).await;
+    assert_eq!(redeemed_tx(&done), txs[1].hash);
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 1);
+    run.shutdown.trigger();
+    run.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_active_redeemer_and_the_standby_takes_over() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast.fund_deposit(eth(1)).await.expect("fund");
+    let f = face();
+    let a = spawn(net.redeemer_config(&redis.url(), "a"), &bus).await;
+    let b = spawn(net.redeemer_config(&redis.url(), "b"), &bus).await;
+    let store = a.redeemer.store().clone();
+    let deadline = Instant::now() + WAIT;
+    let (leader, token) = loop {
+        if let Some(holder) = store.lock_holder().await.expect("lock") {
+            break holder;
+        }
+        assert!(Instant::now() < deadline, "nobody took the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stream = RedeemerConfig::default().stream;
+    let head = net.bcast.block_number().await.expect("head");
+    let t1 = net
+        .ticket(&net.bcast_signer, f, 1, head)
+        .await
+        .expect("ticket");
+    publish(&bus, &stream, &t1).await.expect("publish");
+    let r1 = wait_final(&a.redeemer, &t1).await;
+    redeemed_tx(&r1);
+    assert_eq!(r1.fence, token);
+    // Still the same leader: the standby never took over while it lived.
+    assert_eq!(
+        store.lock_holder().await.expect("lock"),
+        Some((leader.clone(), token))
+    );
+
+    // Kill the leader.
+    let (dead, survivor) = if leader == "a" { (a, b) } else { (b, a) };
+    dead.task.abort();
+    let _ = dead.task.await;
+    let t2 = net
+        .ticket(&net.bcast_signer, f, 2, head)
+        .await
+        .expect("ticket");
+    publish(&bus, &stream, &t2).await.expect("publish");
+    let r2 = wait_final(&survivor.redeemer, &t2).await;
+    redeemed_tx(&r2);
+    assert!(r2.fence > token);
+    let (holder, new_token) = store.lock_holder().await.expect("lock").expect("held");
+    assert_eq!(holder, survivor.redeemer.instance());
+    assert_eq!(new_token, r2.fence);
+
+    // A write with the dead leader's token is refused.
+    let mut stale = r1.clone();
+    stale.fence = token;
+    stale.state = TicketState::Pending;
+    let err = store.update(&stale).await.expect_err("stale token");
+    assert!(matches!(err, RedeemerError::Fenced { .. }), "{err}");
+    assert_eq!(
+        store
+            .get(&hash_hex(&t1.ticket_hash))
+            .await
+            .expect("store")
+            .expect("recorded")
+            .state,
+        r1.state
+    );
+    assert_eq!(
+        net.bcast.pending_fees(net.orch_addr()).await.expect("fees"),
+        f * U256::from(2u64)
+    );
+    survivor.shutdown.trigger();
+    survivor.task.await.expect("join").expect("clean stop");
+}
+
+fn minimal(v: U256) -> Vec<u8> {
+    let b = v.to_be_bytes::<32>();
+    let first = b.iter().position(|x| *x != 0).unwrap_or(32);
+    b[first..].to_vec()
+}
+
+fn proto_ticket(t: &WinningTicket) -> net::Ticket {
+    let pm = |v: &livefarm_pm::U256| minimal(U256::from_be_bytes(v.to_be_bytes::<32>()));
+    let expiration = net::TicketExpirationParams {
+        creation_round: t.creation_round,
+        creation_round_block_hash: t.creation_round_block_hash.to_vec(),
+    };
+    net::Ticket {
+        ticket_params: Some(net::TicketParams {
+            recipient: t.recipient.0.to_vec(),
+            face_value: pm(&t.face_value),
+            win_prob: pm(&t.win_prob),
+            recipient_rand_hash: t.recipient_rand_hash.to_vec(),
+            seed: vec![1],
+            expiration_block: minimal(U256::from(t.params_expiration_block)),
+            expiration_params: Some(expiration.clone()),
+        }),
+        sender: t.sender.0.to_vec(),
+        expiration_params: Some(expiration),
+        sender_params: Some(net::TicketSenderParams {
+            sender_nonce: t.sender_nonce,
+            sig: t.sig.clone(),
+        }),
+        recipient_rand: pm(&t.recipient_rand),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ticket_redeemer_service_queues_and_reports_max_float() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast
+        .fund_deposit_and_reserve(eth(1), eth(2))
+        .await
+        .expect("fund");
+    let config = net.redeemer_config(&redis.url(), "solo");
+    let run = spawn(config.clone(), &bus).await;
+    let service = RedeemerService::new(
+        bus.clone(),
+        config.stream.clone(),
+        run.redeemer.chain().clone(),
+        run.redeemer.store().clone(),
+        net.orch_addr(),
+        Duration::from_millis(100),
+    );
+    let bcast = net.bcast_addr();
+    let orch = net.orch_addr();
+    let float = |update: net::MaxFloatUpdate| U256::from_be_slice(&update.max_float);
+    let req = || {
+        tonic::Request::new(net::MaxFloatReq {
+            sender: bcast.0.to_vec(),
+        })
+    };
+    // One orchestrator in the pool, nothing claimed, nothing pending: the whole reserve,
+    // as the contract's own claimableReserve says.
+    let got = float(
+        service
+            .max_float(req())
+            .await
+            .expect("max float")
+            .into_inner(),
+    );
+    assert_eq!(got, eth(2));
+    assert_eq!(
+        got,
+        net.bcast
+            .claimable_reserve(bcast, orch)
+            .await
+            .expect("claimable")
+    );
+
+    // A ticket queued over gRPC is redeemed through the same path.
+    let head = net.bcast.block_number().await.expect("head");
+    let t = net
+        .ticket(&net.bcast_signer, face(), 1, head)
+        .await
+        .expect("ticket");
+    let decoded = livefarm_redeemer::winning_ticket_from_proto(&proto_ticket(&t)).expect("decode");
+    assert_eq!(decoded.ticket_hash, t.ticket_hash);
+    service
+        .queue_ticket(tonic::Request::new(proto_ticket(&t)))
+        .await
+        .expect("queue");
+    redeemed_tx(&wait_final(&run.redeemer, &t).await);
+    assert_eq!(
+        net.bcast.sender_info(bcast).await.expect("info").deposit,
+        eth(1) - face()
+    );
+
+    // A ticket whose recipientRand does not match is refused.
+    let mut bad = proto_ticket(&t);
+    bad.recipient_rand = vec![9];
+    let status = service
+        .queue_ticket(tonic::Request::new(bad))
+        .await
+        .expect_err("bad rand");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    run.shutdown.trigger();
+    run.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_measures_expiry_to_redemption() {
+    if anvil_path().is_none() && std::env::var_os("LIVEFARM_REQUIRE_ANVIL").is_none() {
+        eprintln!("!!! SKIPPED: anvil not found");
+        return;
+    }
+    let opts = livefarm_redeemer::bench::BenchOptions {
+        tickets: 3,
+        ..Default::default()
+    };
+    let report = livefarm_redeemer::bench::run(opts).await.expect("bench");
+    eprintln!(
+        "expiry to redemption: {}",
+        serde_json::to_string(&report).expect("json")
+    );
+    assert_eq!(report.tickets, 3);
+    assert!(
+        report.median_ms > 0.0 && report.median_ms < 30_000.0,
+        "{report:?}"
+    );
+    assert!(report.min_ms <= report.median_ms && report.median_ms <= report.max_ms);
+}
