@@ -16,6 +16,9 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # tools were just installed, so a missing one is a failure.
 export LIVEFARM_REQUIRE_BROWSER=1
 export LIVEFARM_REQUIRE_ANVIL=1
+# `cargo test --workspace` builds every service binary (with the workspace's feature set)
+# before any test runs; multi-process tests use those instead of building their own.
+export LIVEFARM_PREBUILT_BINS=1
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A service binary of this workspace, built by cargo next to the running test (same target
-/// directory and profile), or taken from the environment variable `env_override` when set.
-/// Cargo has released its build lock while tests run, so this is a no-op when fresh.
+/// A service binary of this workspace: taken from the environment variable `env_override`
+/// when set; with `LIVEFARM_PREBUILT_BINS` set (scripts/test.sh, after `cargo test
+/// --workspace` built every service binary with the workspace's unified features), the one
+/// next to the running test; otherwise built by cargo there first (same target directory and
+/// profile; cargo has released its build lock while tests run).
 pub fn service_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(env_override) {
         return PathBuf::from(path);
@@ -17,6 +19,15 @@ pub fn service_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps")
         .to_path_buf();
+    let prebuilt = profile_dir.join(bin);
+    if std::env::var_os("LIVEFARM_PREBUILT_BINS").is_some() {
+        assert!(
+            prebuilt.exists(),
+            "{} missing: LIVEFARM_PREBUILT_BINS expects `cargo test --workspace` to build it",
+            prebuilt.display()
+        );
+        return prebuilt;
+    }
     let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
     let profile = profile_dir
         .file_name()

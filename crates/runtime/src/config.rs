@@ -223,7 +223,8 @@ fn guess_value(raw: &str) -> (Value, bool) {
 /// Variables that share the prefix but belong to the test and build tooling (where to find
 /// a binary or tool, which tests must not skip), never to a service's configuration.
 fn is_tooling_var(rest: &str) -> bool {
-    const TOOLING: [&str; 8] = [
+    const TOOLING: [&str; 9] = [
+        "PREBUILT_BINS",
         "ANVIL",
         "ANVIL_LOG",
         "BROWSER_TOOLS",
