@@ -61,6 +61,7 @@ pub struct ApiServer {
     http: JoinHandle<std::io::Result<()>>,
     consumer: JoinHandle<()>,
     drain_grace: std::time::Duration,
+    shutdown: Shutdown,
 }
 
 impl ApiServer {
@@ -81,6 +82,8 @@ impl ApiServer {
 
     /// Waits until shutdown has fired and the server has drained.
     pub async fn wait(self) -> Result<(), ApiError> {
+        // The drain deadline counts from the shutdown, not from the start.
+        self.shutdown.triggered().await;
         let served = match drain_with_deadline(self.http, self.drain_grace).await {
             DrainOutcome::Drained(Ok(result)) => result.map_err(ApiError::Serve),
             DrainOutcome::Drained(Err(join)) => Err(ApiError::Serve(std::io::Error::other(join))),
@@ -162,6 +165,7 @@ pub async fn start_with(
         http,
         consumer,
         drain_grace: config.drain_grace(),
+        shutdown,
     })
 }
 
