@@ -121,6 +121,10 @@ impl Cluster {
             cmd.arg("--set").arg(set);
         }
         let child = cmd
+            // test-harness switches are not the service's configuration
+            .env_remove("LIVEFARM_PREBUILT_BINS")
+            .env_remove("LIVEFARM_REQUIRE_ANVIL")
+            .env_remove("LIVEFARM_REQUIRE_BROWSER")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -182,6 +182,10 @@ impl Farm {
             cmd.arg("--set").arg(set);
         }
         let child = cmd
+            // test-harness switches are not the service's configuration
+            .env_remove("LIVEFARM_PREBUILT_BINS")
+            .env_remove("LIVEFARM_REQUIRE_ANVIL")
+            .env_remove("LIVEFARM_REQUIRE_BROWSER")
             .env("RUST_LOG", "info,livefarm_transcoder=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
