@@ -7,7 +7,6 @@
 //! Needs the `ffmpeg` and `ffprobe` CLIs (apt: ffmpeg). The chain is the in-memory
 //! `ChainState` (the chain issue supplies the real one).
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -48,26 +47,7 @@ fn profiles() -> Vec<Profile> {
 fn segments() -> &'static Vec<Bytes> {
     static SEGMENTS: OnceLock<Vec<Bytes>> = OnceLock::new();
     SEGMENTS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let clip = dir.path().join("clip.mp4");
-        let fixture =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/bbb-720p25-5s.mp4");
-        let status = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-stream_loop", "8", "-i"])
-            .arg(&fixture)
-            .args(["-t", "40", "-vf", "scale=320:180", "-c:v", "libx264"])
-            .args(["-preset", "ultrafast", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0", "-c:a", "aac", "-b:a", "48k"])
-            .arg(&clip)
-            .status()
-            .expect("this test needs the ffmpeg CLI (apt-get install ffmpeg)");
-        assert!(status.success(), "ffmpeg failed: {status}");
-        let mut segmenter =
-            livefarm_media::segmenter::Segmenter::open_file(&clip, 2.0).expect("open clip");
-        let mut out = Vec::new();
-        while let Some(segment) = segmenter.next_segment() {
-            out.push(segment.expect("segment").data);
-        }
+        let out = livefarm_integration_tests::fixture_segments(40);
         assert!(out.len() >= 20, "expected 20 segments, got {}", out.len());
         out
     })

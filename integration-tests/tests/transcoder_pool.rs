@@ -50,26 +50,7 @@ fn transcoder_bin() -> &'static Path {
 fn segments() -> &'static Vec<Bytes> {
     static SEGMENTS: OnceLock<Vec<Bytes>> = OnceLock::new();
     SEGMENTS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let clip = dir.path().join("clip.mp4");
-        let fixture =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/bbb-720p25-5s.mp4");
-        let status = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-stream_loop", "3", "-i"])
-            .arg(&fixture)
-            .args(["-t", "16", "-vf", "scale=320:180", "-c:v", "libx264"])
-            .args(["-preset", "ultrafast", "-g", "50", "-keyint_min", "50"])
-            .args(["-sc_threshold", "0", "-c:a", "aac", "-b:a", "48k"])
-            .arg(&clip)
-            .status()
-            .expect("this test needs the ffmpeg CLI (apt-get install ffmpeg)");
-        assert!(status.success(), "ffmpeg failed: {status}");
-        let mut segmenter =
-            livefarm_media::segmenter::Segmenter::open_file(&clip, 2.0).expect("open clip");
-        let mut out = Vec::new();
-        while let Some(segment) = segmenter.next_segment() {
-            out.push(segment.expect("segment").data);
-        }
+        let out = livefarm_integration_tests::fixture_segments(16);
         assert!(
             out.len() >= 7,
             "expected about 8 segments, got {}",

@@ -19,6 +19,46 @@ use crate::AppState;
 /// Results read per call.
 const BATCH: usize = 64;
 
+/// Reads `stream` under `group` until `shutdown` fires, handing each delivery to `handle`
+/// and acknowledging it afterwards (both streams are idempotent to apply, so an entry that
+/// failed is not worth redelivering). Read errors are retried after `poll`.
+async fn consume_stream<F, Fut>(
+    bus: Arc<dyn JobBus>,
+    stream: &str,
+    group: String,
+    consumer: String,
+    poll: Duration,
+    shutdown: Shutdown,
+    mut handle: F,
+) where
+    F: FnMut(Delivery) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        let read = tokio::select! {
+            () = shutdown.triggered() => return,
+            read = bus.consume(stream, &group, &consumer, BATCH, poll) => read,
+        };
+        let deliveries = match read {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                warn!(%error, stream, "cannot read the stream");
+                tokio::select! {
+                    () = shutdown.triggered() => return,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        for delivery in deliveries {
+            let id = delivery.id;
+            handle(delivery).await;
+            if let Err(error) = bus.ack(stream, &group, id).await {
+                warn!(%error, stream, "cannot ack an entry");
+            }
+        }
+    }
+}
+
 /// Consumes results until `shutdown` fires.
 pub async fn consume_results(
     state: AppState,
@@ -28,29 +68,19 @@ pub async fn consume_results(
     poll: Duration,
     shutdown: Shutdown,
 ) {
-    loop {
-        let read = tokio::select! {
-            () = shutdown.triggered() => return,
-            read = bus.consume(RESULTS_STREAM, &group, &consumer, BATCH, poll) => read,
-        };
-        let deliveries = match read {
-            Ok(deliveries) => deliveries,
-            Err(error) => {
-                warn!(%error, "cannot read results");
-                tokio::select! {
-                    () = shutdown.triggered() => return,
-                    () = tokio::time::sleep(poll) => continue,
-                }
-            }
-        };
-        for delivery in deliveries {
-            handle(&state, &delivery).await;
-            // results are idempotent, so one that failed to apply is not worth redelivering
-            if let Err(error) = bus.ack(RESULTS_STREAM, &group, delivery.id).await {
-                warn!(%error, "cannot ack result");
-            }
-        }
-    }
+    let state = &state;
+    consume_stream(
+        bus,
+        RESULTS_STREAM,
+        group,
+        consumer,
+        poll,
+        shutdown,
+        |delivery| async move {
+            handle(state, &delivery).await;
+        },
+    )
+    .await;
 }
 
 /// Applies one result entry to the playlists.
@@ -145,22 +175,15 @@ pub async fn consume_stream_events(
     poll: Duration,
     shutdown: Shutdown,
 ) {
-    loop {
-        let read = tokio::select! {
-            () = shutdown.triggered() => return,
-            read = bus.consume(STREAM_EVENTS, &group, &consumer, BATCH, poll) => read,
-        };
-        let deliveries = match read {
-            Ok(deliveries) => deliveries,
-            Err(error) => {
-                warn!(%error, "cannot read stream events");
-                tokio::select! {
-                    () = shutdown.triggered() => return,
-                    () = tokio::time::sleep(poll) => continue,
-                }
-            }
-        };
-        for delivery in deliveries {
+    let state = &state;
+    consume_stream(
+        bus,
+        STREAM_EVENTS,
+        group,
+        consumer,
+        poll,
+        shutdown,
+        |delivery| async move {
             match serde_json::from_slice::<StreamEvent>(&delivery.payload) {
                 Ok(event) if event.event == StreamEventKind::Ended => {
                     tokio::spawn(end_when_caught_up(state.clone(), event, poll));
@@ -168,11 +191,9 @@ pub async fn consume_stream_events(
                 Ok(_) => {}
                 Err(error) => warn!(%error, "skipping malformed stream event"),
             }
-            if let Err(error) = bus.ack(STREAM_EVENTS, &group, delivery.id).await {
-                warn!(%error, "cannot ack stream event");
-            }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 async fn end_when_caught_up(state: AppState, event: StreamEvent, poll: Duration) {
