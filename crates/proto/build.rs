@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         root.join("livefarm/transcoder/v1/transcoder.proto"),
         root.join("livefarm/segmenter/v1/segmenter.proto"),
+        root.join("livefarm/chain/v1/chain.proto"),
         root.join("livepeer/net/lp_rpc.proto"),
         root.join("livepeer/net/redeemer.proto"),
     ];

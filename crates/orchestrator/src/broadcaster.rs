@@ -229,6 +229,31 @@ impl Broadcaster {
         Ok(())
     }
 
+    /// Asks for fresh info (and ticket params) with GetOrchestrator and adopts it.
+    pub async fn refresh(&self) -> Result<(), BroadcastError> {
+        let info = self.get_orchestrator().await?;
+        self.adopt(info)
+    }
+
+    /// Refreshes the session when its ticket params have expired (go-livepeer's
+    /// `shouldRefreshSession`): params live for a few dozen blocks only. True when it did.
+    pub async fn refresh_if_expired(&self) -> Result<bool, BroadcastError> {
+        let info = self.info();
+        let (Some(sender), Some(params)) = (&self.sender, &info.ticket_params) else {
+            return Ok(false);
+        };
+        let params =
+            TicketParams::from_wire(&FromProto::from_proto(params.clone()), Self::price(&info)?)
+                .map_err(|e| BroadcastError::Payment(e.to_string()))?;
+        match sender.validate_ticket_params(&params) {
+            Err(livefarm_pm::PmError::TicketParamsExpired) => {
+                self.refresh().await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn auth_session(info: &net::OrchestratorInfo) -> String {
         info.auth_token
             .as_ref()
@@ -308,6 +333,7 @@ impl Broadcaster {
         profiles: &[Profile],
         duration: Duration,
     ) -> Result<SegmentReply, BroadcastError> {
+        self.refresh_if_expired().await?;
         let info = self.info();
         let (payment, update, tickets) = self.payment(&info, profiles, duration)?;
         let seg = signed_seg_data(

@@ -42,8 +42,26 @@ pub struct NodeConfig {
     pub auto_adjust_price: bool,
     /// A file holding the orchestrator's secp256k1 key as hex; unset: a new key every start.
     pub key_file: Option<PathBuf>,
-    /// On-chain mode (payments in tickets) needs the chain indexer; off-chain accepts all.
+    /// On-chain mode: payments in tickets, checked against the chain as the indexer follows
+    /// it; winning tickets go to the redeemer. Off-chain (default) accepts all segments.
     pub on_chain: bool,
+    /// The chain indexer's gRPC endpoint (`http://host:9470`); required on-chain.
+    pub indexer_url: String,
+    /// How long start-up waits for the indexer to answer before failing. Milliseconds.
+    pub indexer_wait_ms: u64,
+    /// `-ticketEV`: the expected value of one ticket, wei.
+    pub ticket_ev: u64,
+    /// `-maxFaceValue`: a cap on the face value of tickets, wei; 0 for none. A low cap raises
+    /// the win probability (`EV / face value`).
+    pub max_face_value: u64,
+    /// Gas one redemption costs, for the face value and the price overhead (§9.5, §9.8).
+    pub redeem_gas: u64,
+    /// `-txCostMultiplier`: the face value as a multiple of the redemption cost.
+    pub tx_cost_multiplier: u64,
+    /// A file holding the 32-byte recipientRand secret as hex, shared by the replicas behind
+    /// one orchestrator address (so any of them accepts tickets made from params another one
+    /// gave) and kept across restarts; unset: a fresh secret every start.
+    pub ticket_secret_file: Option<PathBuf>,
     /// How long `/segment` waits for the pool, as a multiple of the segment duration, and at
     /// least `min_wait_ms` (go-livepeer: `max(8 s, 4 × duration)`).
     pub wait_multiplier: f64,
@@ -64,6 +82,13 @@ impl Default for NodeConfig {
             auto_adjust_price: true,
             key_file: None,
             on_chain: false,
+            indexer_url: String::new(),
+            indexer_wait_ms: 60_000,
+            ticket_ev: livefarm_pm::params::DEFAULT_TICKET_EV,
+            max_face_value: 0,
+            redeem_gas: livefarm_pm::params::DEFAULT_REDEEM_GAS,
+            tx_cost_multiplier: livefarm_pm::params::DEFAULT_TX_COST_MULTIPLIER,
+            ticket_secret_file: None,
             wait_multiplier: 4.0,
             min_wait_ms: 8_000,
         }
@@ -85,26 +110,152 @@ impl NodeConfig {
     }
 
     fn signer_key(&self) -> Result<Option<[u8; 32]>, OrchestratorError> {
-        let Some(path) = &self.key_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            OrchestratorError::Config(format!("reading key_file {}: {e}", path.display()))
-        })?;
-        let hex = text.trim().trim_start_matches("0x");
-        if hex.len() != 64 {
-            return Err(OrchestratorError::Config(format!(
-                "key_file {}: expected 64 hex characters",
-                path.display()
-            )));
+        self.key_file
+            .as_deref()
+            .map(|path| read_hex32("key_file", path))
+            .transpose()
+    }
+
+    /// The recipient's settings.
+    pub fn recipient_config(&self) -> livefarm_pm::RecipientConfig {
+        livefarm_pm::RecipientConfig {
+            ev: livefarm_pm::U256::from(self.ticket_ev),
+            redeem_gas: self.redeem_gas,
+            tx_cost_multiplier: self.tx_cost_multiplier,
+            max_face_value: livefarm_pm::U256::from(self.max_face_value),
         }
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
-                OrchestratorError::Config(format!("key_file {}: not hex", path.display()))
-            })?;
+    }
+
+    /// The configuration errors that need no I/O to find.
+    pub fn validate(&self) -> Result<(), OrchestratorError> {
+        if !self.on_chain {
+            return Ok(());
         }
-        Ok(Some(key))
+        if self.indexer_url.is_empty() {
+            return Err(OrchestratorError::Config(
+                "orchestrator.on_chain needs orchestrator.indexer_url (the chain indexer's gRPC \
+                 endpoint, e.g. http://indexer:9470)"
+                    .to_string(),
+            ));
+        }
+        if self.key_file.is_none() {
+            return Err(OrchestratorError::Config(
+                "orchestrator.on_chain needs orchestrator.key_file: tickets name the \
+                 orchestrator's registered address, so its key must not change between starts"
+                    .to_string(),
+            ));
+        }
+        if self.ticket_ev == 0 || self.tx_cost_multiplier == 0 {
+            return Err(OrchestratorError::Config(
+                "orchestrator.ticket_ev and orchestrator.tx_cost_multiplier must be positive"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// 32 bytes written as hex (with or without `0x`) in the file at `path`.
+fn read_hex32(key: &str, path: &std::path::Path) -> Result<[u8; 32], OrchestratorError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| OrchestratorError::Config(format!("reading {key} {}: {e}", path.display())))?;
+    let hex = text.trim().trim_start_matches("0x");
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(OrchestratorError::Config(format!(
+            "{key} {}: expected 64 hex characters",
+            path.display()
+        )));
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| OrchestratorError::Config(format!("{key} {}: not hex", path.display())))?;
+    }
+    Ok(out)
+}
+
+/// Connects to the indexer, retrying until `wait` has passed (it may start after us).
+async fn connect_indexer(
+    url: &str,
+    wait: Duration,
+) -> Result<livefarm_chain_index::IndexerChainState, OrchestratorError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match livefarm_chain_index::IndexerChainState::connect(url).await {
+            Ok(state) => return Ok(state),
+            Err(error @ livefarm_chain_index::ChainIndexError::Endpoint { .. }) => {
+                return Err(OrchestratorError::Config(error.to_string()))
+            }
+            Err(error) if tokio::time::Instant::now() + backoff > deadline => {
+                return Err(OrchestratorError::Config(format!(
+                    "the chain indexer at {url} did not answer within {wait:?}: {error}"
+                )))
+            }
+            Err(error) => {
+                tracing::info!(%error, url, "waiting for the chain indexer");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The ticket receiver of an on-chain node, reading the chain through the indexer.
+async fn on_chain_recipient(
+    config: &NodeConfig,
+    address: livefarm_pm::Address,
+) -> Result<
+    (
+        Arc<livefarm_pm::Recipient>,
+        Arc<dyn livefarm_pm::ChainState>,
+    ),
+    OrchestratorError,
+> {
+    let chain: Arc<dyn livefarm_pm::ChainState> = Arc::new(
+        connect_indexer(
+            &config.indexer_url,
+            Duration::from_millis(config.indexer_wait_ms),
+        )
+        .await?,
+    );
+    let round = chain.last_initialized_round();
+    if !chain.is_active(&address, round) {
+        // go-livepeer starts anyway and serves once the stake makes it active.
+        tracing::warn!(%address, round, "this orchestrator is not in the active set of the current round: broadcasters will not select it");
+    }
+    let recipient = match &config.ticket_secret_file {
+        Some(path) => livefarm_pm::Recipient::with_secret(
+            address,
+            read_hex32("ticket_secret_file", path)?,
+            config.recipient_config(),
+            Arc::clone(&chain),
+        ),
+        None => livefarm_pm::Recipient::new(address, config.recipient_config(), Arc::clone(&chain))
+            .map_err(|e| OrchestratorError::Config(format!("ticket recipient: {e}")))?,
+    };
+    Ok((Arc::new(recipient), chain))
+}
+
+/// Forgets the sender nonces of params that expired, every few seconds (go-livepeer does it
+/// on each new L1 block): the replay guard would otherwise grow without end.
+async fn clean_expired_nonces(
+    recipient: Arc<livefarm_pm::Recipient>,
+    chain: Arc<dyn livefarm_pm::ChainState>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let removed = recipient.cleanup_nonces(chain.last_seen_l1_block());
+                if removed > 0 {
+                    tracing::debug!(removed, "expired ticket params forgotten");
+                }
+            }
+            _ = &mut stop => return,
+        }
     }
 }
 
@@ -143,13 +294,26 @@ where
     let Some(listen) = config.listen else {
         return Ok(None);
     };
-    if config.on_chain {
-        return Err(OrchestratorError::Config(
-            "on-chain mode needs the chain indexer, which this build does not wire yet; \
-             set orchestrator.on_chain = false"
-                .to_string(),
-        ));
-    }
+    config.validate()?;
+    let signer_key = config.signer_key()?;
+    let mut tasks = Vec::new();
+    let recipient = if config.on_chain {
+        let key = signer_key.ok_or_else(|| {
+            OrchestratorError::Config("on-chain mode needs orchestrator.key_file".to_string())
+        })?;
+        let address = livefarm_pm::Signer::from_bytes(key)
+            .map_err(|e| OrchestratorError::Config(format!("key_file: {e}")))?
+            .address();
+        let (recipient, chain) = on_chain_recipient(config, address).await?;
+        tasks.push(tokio::spawn(clean_expired_nonces(
+            Arc::clone(&recipient),
+            chain,
+            stop(),
+        )));
+        Some(recipient)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| OrchestratorError::Config(format!("binding {listen}: {e}")))?;
@@ -159,16 +323,16 @@ where
     let service_uri = config.service_uri_for(local_addr);
     let orchestrator = OrchestratorService::new(
         OrchestratorConfig {
-            on_chain: false,
+            on_chain: config.on_chain,
             service_uri: service_uri.clone(),
             price_per_unit: config.price_per_unit,
             pixels_per_unit: config.pixels_per_unit,
             auto_adjust_price: config.auto_adjust_price,
             max_sessions: config.max_sessions,
-            signer_key: config.signer_key()?,
+            signer_key,
             ..OrchestratorConfig::default()
         },
-        None,
+        recipient,
     )?;
     let tls = if service_uri.starts_with("http://") {
         None
@@ -214,12 +378,13 @@ where
         tls,
         stop(),
     ));
-    tracing::info!(%local_addr, %service_uri, address = %orchestrator.address(), "orchestrator port listening");
+    tracing::info!(%local_addr, %service_uri, address = %orchestrator.address(), on_chain = config.on_chain, "orchestrator port listening");
+    tasks.extend([server, reaper, dispatcher]);
     Ok(Some(RunningNode {
         local_addr,
         service_uri,
         orchestrator,
-        tasks: vec![server, reaper, dispatcher],
+        tasks,
     }))
 }
 
@@ -274,6 +439,56 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(config.signer_key().is_err());
+    }
+
+    #[tokio::test]
+    async fn on_chain_mode_needs_an_indexer_and_a_fixed_key() {
+        let bus = livefarm_bus::connect("memory://node-on-chain")
+            .await
+            .expect("bus");
+        let storage = Storage::from_url("memory://").await.expect("storage");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "11".repeat(32)).expect("write");
+        let base = NodeConfig {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            on_chain: true,
+            ..NodeConfig::default()
+        };
+        let never = || std::future::pending::<()>();
+        let cases = [
+            (
+                NodeConfig {
+                    key_file: Some(key.clone()),
+                    ..base.clone()
+                },
+                "indexer_url",
+            ),
+            (
+                NodeConfig {
+                    indexer_url: "http://127.0.0.1:1".to_string(),
+                    ..base.clone()
+                },
+                "key_file",
+            ),
+            (
+                // nothing listens on port 1: start-up gives up after the wait, naming it
+                NodeConfig {
+                    indexer_url: "http://127.0.0.1:1".to_string(),
+                    key_file: Some(key.clone()),
+                    indexer_wait_ms: 300,
+                    ..base.clone()
+                },
+                "did not answer",
+            ),
+        ];
+        for (config, wanted) in cases {
+            let error = match start(&config, bus.clone(), storage.clone(), never).await {
+                Err(error) => error.to_string(),
+                Ok(_) => panic!("{config:?} must not start"),
+            };
+            assert!(error.contains(wanted), "{error}");
+        }
     }
 
     #[tokio::test]

@@ -27,6 +27,15 @@ pub mod segmenter {
     }
 }
 
+/// `livefarm.chain.v1`: the chain indexer's API (rounds, senders, orchestrators, new blocks).
+pub mod chain {
+    /// Version 1.
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all)]
+        tonic::include_proto!("livefarm.chain.v1");
+    }
+}
+
 /// go-livepeer's protocol, compiled from `proto/livepeer/`.
 pub mod livepeer {
     /// `package net`: `net.Orchestrator`, `net.Transcoder`, `net.TicketRedeemer` and their

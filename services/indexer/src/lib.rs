@@ -4,14 +4,13 @@
 //! tickets over gRPC (`livefarm.chain.v1.ChainIndex`) and as new-block events on the bus.
 //!
 //! [`run`] is the whole service (the `livefarm-indexer` binary and the all-in-one command
-//! call it); [`Follower`] is the engine; [`IndexerChainState`] is the orchestrator's
-//! `livefarm_pm::ChainState` backed by a running indexer; [`bench::bench`] measures a backfill
+//! call it); [`Follower`] is the engine; the orchestrator reads it through
+//! `livefarm_chain_index::IndexerChainState`; [`bench::bench`] measures a backfill
 //! against a plain `eth_getLogs` loop.
 //!
 //! Ports: gRPC 9470 (`ChainIndex`, `grpc.health.v1`), admin HTTP 9471.
 
 pub mod bench;
-mod client;
 mod config;
 mod error;
 mod follower;
@@ -20,11 +19,8 @@ pub mod rpc;
 pub mod state;
 mod store;
 
-/// Generated gRPC code of `livefarm.chain.v1`.
-pub mod pb {
-    #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("livefarm.chain.v1");
-}
+/// Generated gRPC code of `livefarm.chain.v1` (compiled by livefarm-proto).
+pub use livefarm_proto::chain::v1 as pb;
 
 use std::time::Duration;
 
@@ -34,7 +30,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
-pub use client::IndexerChainState;
 pub use config::IndexerConfig;
 pub use error::IndexerError;
 pub use follower::{

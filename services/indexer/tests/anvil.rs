@@ -10,9 +10,8 @@ use alloy::primitives::{hex, Address, U256};
 use alloy::providers::Provider;
 use livefarm_chain::testing::{anvil_path, Anvil, DEV_KEYS};
 use livefarm_chain::{deploy, Chain, DeployOptions, Deployment};
-use livefarm_indexer::{
-    ChainIndexService, ContractsSource, Follower, FollowerOptions, IndexerChainState, Store,
-};
+use livefarm_chain_index::IndexerChainState;
+use livefarm_indexer::{ChainIndexService, ContractsSource, Follower, FollowerOptions, Store};
 use livefarm_pm::ticket::recipient_rand_hash;
 use livefarm_pm::{ChainState, Price, Signer, Ticket, TicketExpirationParams, WinningTicket};
 use livefarm_runtime::Shutdown;

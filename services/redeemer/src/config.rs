@@ -59,6 +59,14 @@ pub struct RedeemerConfig {
     pub lock_ttl_ms: u64,
     /// How often the leader renews its lock and a standby tries to take it. Milliseconds.
     pub lock_renew_ms: u64,
+    /// Who decides the one active redeemer: `redis` (a lock in the store), `kubernetes` (a
+    /// `coordination.k8s.io` Lease; the pod needs get/create/update on leases), or `auto`
+    /// (kubernetes inside a pod, redis elsewhere).
+    pub leader_election: String,
+    /// Name of the Lease (kubernetes election).
+    pub lease_name: String,
+    /// Namespace of the Lease; empty: the pod's own.
+    pub lease_namespace: String,
     /// How often `MonitorMaxFloat` re-reads the chain. Milliseconds.
     pub max_float_poll_ms: u64,
     /// gRPC port: `grpc.health.v1` and go-livepeer's `net.TicketRedeemer`.
@@ -94,6 +102,9 @@ impl Default for RedeemerConfig {
             ticket_validity_period: 0,
             lock_ttl_ms: 15_000,
             lock_renew_ms: 5_000,
+            leader_election: "auto".to_owned(),
+            lease_name: "livefarm-redeemer".to_owned(),
+            lease_namespace: String::new(),
             max_float_poll_ms: 5_000,
             grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9480)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9481)),
@@ -131,6 +142,7 @@ impl RedeemerConfig {
                 "must be positive and below lock_ttl_ms",
             ));
         }
+        self.election()?;
         if self.fee_bump_percent < 10 {
             return Err(bad(
                 "fee_bump_percent",
@@ -141,6 +153,20 @@ impl RedeemerConfig {
             return Err(bad("gas_margin_percent", "must be at least 100"));
         }
         Ok(())
+    }
+
+    /// The leader election `leader_election` names, `auto` resolved.
+    pub fn election(&self) -> Result<ElectionKind, RedeemerError> {
+        match self.leader_election.as_str() {
+            "redis" => Ok(ElectionKind::Redis),
+            "kubernetes" => Ok(ElectionKind::Kubernetes),
+            "auto" if livefarm_lease::in_cluster() => Ok(ElectionKind::Kubernetes),
+            "auto" => Ok(ElectionKind::Redis),
+            other => Err(RedeemerError::Config {
+                key: "leader_election",
+                reason: format!("{other:?}: expected auto, redis or kubernetes"),
+            }),
+        }
     }
 
     /// The Controller address.
@@ -193,6 +219,15 @@ impl RedeemerConfig {
     }
 }
 
+/// How the one active redeemer is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionKind {
+    /// A lock with a fencing token in the store's Redis.
+    Redis,
+    /// A Kubernetes Lease.
+    Kubernetes,
+}
+
 impl livefarm_runtime::ServiceConfig for RedeemerConfig {
     fn check(&self) -> Result<(), String> {
         self.validate().map_err(|e| e.to_string())
@@ -200,5 +235,34 @@ impl livefarm_runtime::ServiceConfig for RedeemerConfig {
 
     fn telemetry(&self) -> &TelemetryConfig {
         &self.telemetry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_election_is_named_or_follows_the_environment() {
+        let with = |name: &str| RedeemerConfig {
+            leader_election: name.to_owned(),
+            ..RedeemerConfig::default()
+        };
+        assert_eq!(
+            with("redis").election().expect("redis"),
+            ElectionKind::Redis
+        );
+        assert_eq!(
+            with("kubernetes").election().expect("kubernetes"),
+            ElectionKind::Kubernetes
+        );
+        let auto = if livefarm_lease::in_cluster() {
+            ElectionKind::Kubernetes
+        } else {
+            ElectionKind::Redis
+        };
+        assert_eq!(with("auto").election().expect("auto"), auto);
+        let error = with("zookeeper").election().expect_err("unknown");
+        assert!(error.to_string().contains("leader_election"), "{error}");
     }
 }

@@ -20,6 +20,9 @@ pub enum RedeemerError {
     /// The state store (Redis) failed.
     #[error("state store: {0}")]
     Store(String),
+    /// The Kubernetes Lease could not be read or written.
+    #[error("leader lease: {0}")]
+    Lease(#[from] livefarm_lease::LeaseError),
     /// A newer redeemer took the lock: this one must stop writing and submitting.
     #[error("fenced: fencing token {token} is stale")]
     Fenced {

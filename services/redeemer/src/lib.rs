@@ -3,11 +3,12 @@
 //! already used, expired, unfunded or unprofitable, and submits `redeemWinningTicket` once,
 //! surviving crashes (transactions are recorded before they are broadcast and recovered by
 //! hash) and replacing stuck ones with a higher fee. Exactly one instance redeems: a Redis
-//! lock with a fencing token checked on every write. It also serves go-livepeer's
+//! lock, or a Kubernetes Lease inside a cluster, with a fencing token checked on every write. It also serves go-livepeer's
 //! `net.TicketRedeemer` (queue a ticket, max float per sender).
 
 pub mod bench;
 pub mod config;
+pub mod election;
 pub mod error;
 pub mod grpc;
 pub mod redeemer;
@@ -26,7 +27,8 @@ use livefarm_runtime::{drain_with_deadline, Readiness, Shutdown};
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
-pub use config::{RedeemerConfig, WINNING_TICKETS_STREAM};
+pub use config::{ElectionKind, RedeemerConfig, WINNING_TICKETS_STREAM};
+pub use election::{Election, Leadership};
 pub use error::RedeemerError;
 pub use grpc::{max_float, winning_ticket_from_proto, RedeemerService};
 pub use redeemer::{pending_amount, Redeemer};

@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::config::RedeemerConfig;
+use crate::election::{Election, Leadership};
 use crate::error::RedeemerError;
 use crate::store::{now_ms, Store, TicketRecord, TicketState, Written};
 use crate::tx::{bump, EstimateError, TxSender};
@@ -56,6 +57,7 @@ pub struct Redeemer {
     instance: String,
     bus: Arc<dyn JobBus>,
     store: Store,
+    election: Election,
     chain: Chain,
     sender: TxSender,
     validity_period: u64,
@@ -64,15 +66,29 @@ pub struct Redeemer {
 }
 
 impl Redeemer {
-    /// Connects to the store, the chain (resolving the Controller) and the signing account.
+    /// Connects to the store, the chain (resolving the Controller) and the signing account;
+    /// competes for leadership as `config.leader_election` says.
     pub async fn connect(
         config: RedeemerConfig,
         bus: Arc<dyn JobBus>,
     ) -> Result<Redeemer, RedeemerError> {
         config.validate()?;
+        let store = Store::connect(config.effective_redis_url(), &config.key_prefix).await?;
+        let election = Election::from_config(&config, store.clone()).await?;
+        Redeemer::connect_with(config, bus, store, election).await
+    }
+
+    /// Like [`Redeemer::connect`] with a given store and election (tests run a Kubernetes
+    /// Lease on a fake API server).
+    pub async fn connect_with(
+        config: RedeemerConfig,
+        bus: Arc<dyn JobBus>,
+        store: Store,
+        election: Election,
+    ) -> Result<Redeemer, RedeemerError> {
+        config.validate()?;
         let key = config.signer_key()?;
         let controller = config.controller_address()?;
-        let store = Store::connect(config.effective_redis_url(), &config.key_prefix).await?;
         let deployment = livefarm_chain::resolve(&config.rpc_url, controller).await?;
         let chain = Chain::read_only(&config.rpc_url, deployment)?;
         let sender = TxSender::connect(&config.rpc_url, &key, deployment.ticket_broker).await?;
@@ -95,6 +111,7 @@ impl Redeemer {
             config,
             bus,
             store,
+            election,
             chain,
             sender,
             validity_period,
@@ -128,21 +145,27 @@ impl Redeemer {
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) -> Result<(), RedeemerError> {
         let ttl = Duration::from_millis(self.config.lock_ttl_ms);
         let renew_every = Duration::from_millis(self.config.lock_renew_ms);
+        info!(
+            instance = self.instance,
+            election = self.election.describe(),
+            "competing for leadership"
+        );
         loop {
-            let token = loop {
+            let held: Leadership = loop {
                 if shutdown.is_triggered() {
                     return Ok(());
                 }
-                match self.store.acquire(&self.instance, ttl).await {
-                    Ok(Some(token)) => break token,
-                    Ok(None) => debug!(instance = self.instance, "standby: lock held elsewhere"),
-                    Err(error) => warn!(%error, "cannot reach the lock"),
+                match self.election.acquire(&self.instance, ttl).await {
+                    Ok(Some(held)) => break held,
+                    Ok(None) => debug!(instance = self.instance, "standby: another instance leads"),
+                    Err(error) => warn!(%error, "cannot reach the leader election"),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(renew_every) => {}
                     _ = shutdown.triggered() => return Ok(()),
                 }
             };
+            let token = held.fence;
             info!(instance = self.instance, token, "leader: redeeming");
             // The renewal runs in this task, not a spawned one, so that killing the redeemer
             // also stops renewing and a standby takes over after the TTL.
@@ -150,11 +173,11 @@ impl Redeemer {
                 let mut last_ok = Instant::now();
                 loop {
                     tokio::time::sleep(renew_every).await;
-                    match self.store.renew(&self.instance, token, ttl).await {
+                    match self.election.renew(&self.instance, held, ttl).await {
                         Ok(true) => last_ok = Instant::now(),
                         Ok(false) => return RedeemerError::Fenced { token },
                         Err(error) => {
-                            warn!(%error, "cannot renew the lock");
+                            warn!(%error, "cannot renew the leadership");
                             if last_ok.elapsed() >= ttl {
                                 return RedeemerError::Fenced { token };
                             }
@@ -168,15 +191,15 @@ impl Redeemer {
             };
             match result {
                 Ok(()) => {
-                    if let Err(error) = self.store.release(&self.instance, token).await {
-                        warn!(%error, "cannot release the lock");
+                    if let Err(error) = self.election.release(&self.instance, held).await {
+                        warn!(%error, "cannot release the leadership");
                     }
                     return Ok(());
                 }
                 Err(RedeemerError::Fenced { token }) => {
                     warn!(
                         instance = self.instance,
-                        token, "lost the lock: back to standby"
+                        token, "lost the leadership: back to standby"
                     );
                     self.deliveries.lock().await.clear();
                 }
@@ -264,7 +287,7 @@ impl Redeemer {
         if open.is_empty() {
             return Ok(());
         }
-        let block = self.sender.block_number().await?;
+        let l1_block = self.sender.l1_block_number().await?;
         let round = self.chain.current_round().await?;
         for record in &open {
             if shutdown.is_triggered() {
@@ -273,10 +296,26 @@ impl Redeemer {
             let mut record = record.clone();
             record.fence = token;
             match &record.state {
-                TicketState::Pending => self.try_redeem(record, block, round, shutdown).await?,
+                TicketState::Pending => self.try_redeem(record, l1_block, round, shutdown).await?,
                 TicketState::Submitted { .. } => self.follow(record, shutdown).await?,
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Puts a ticket off to a later block (§11.2: go-livepeer retries these until the ticket
+    /// expires), recording why; written only when the reason changes.
+    async fn defer(&self, mut record: TicketRecord, why: TicketState) -> Result<(), RedeemerError> {
+        let changed = record.deferred.as_ref().map(TicketState::name) != Some(why.name());
+        if changed {
+            info!(
+                ticket = record.hash_hex(),
+                reason = why.name(),
+                "redemption put off: retrying on later blocks"
+            );
+            record.deferred = Some(why);
+            self.store.update(&record).await?;
         }
         Ok(())
     }
@@ -308,7 +347,7 @@ impl Redeemer {
     async fn try_redeem(
         &self,
         mut record: TicketRecord,
-        block: u64,
+        l1_block: u64,
         round: u64,
         shutdown: &Shutdown,
     ) -> Result<(), RedeemerError> {
@@ -316,10 +355,10 @@ impl Redeemer {
         let hash = record.hash_hex();
         // §11.2: only once the params have expired, so the revealed recipientRand cannot be
         // replayed against fresh params.
-        if t.params_expiration_block > block {
+        if t.params_expiration_block > l1_block {
             debug!(
                 ticket = hash,
-                block,
+                l1_block,
                 until = t.params_expiration_block,
                 "holding ticket"
             );
@@ -330,7 +369,9 @@ impl Redeemer {
         }
         let creation = u64::try_from(t.creation_round).unwrap_or(0);
         if creation.saturating_add(self.validity_period) <= round {
-            return self.finish(record, TicketState::Expired).await;
+            // Never redeemable now; if it waited for funds or cheaper gas, that is why.
+            let state = record.deferred.take().unwrap_or(TicketState::Expired);
+            return self.finish(record, state).await;
         }
         if self.chain.used_ticket(B256::from(t.ticket_hash)).await? {
             return self.finish(record, TicketState::AlreadyUsed).await;
@@ -350,7 +391,7 @@ impl Redeemer {
                         available: available.to_string(),
                         tx_cost: "0".to_owned(),
                     };
-                    return self.finish(record, state).await;
+                    return self.defer(record, state).await;
                 }
                 Refusal::Final(state) => return self.finish(record, state).await,
                 Refusal::Retry => {
@@ -369,7 +410,7 @@ impl Redeemer {
                 available: available.to_string(),
                 tx_cost: tx_cost.to_string(),
             };
-            return self.finish(record, state).await;
+            return self.defer(record, state).await;
         }
         let face = pm_u256(&t.face_value);
         if face <= tx_cost {
@@ -377,7 +418,7 @@ impl Redeemer {
                 face_value: face.to_string(),
                 tx_cost: tx_cost.to_string(),
             };
-            return self.finish(record, state).await;
+            return self.defer(record, state).await;
         }
         let nonce = self.sender.pending_nonce().await?;
         let (max_fee, tip) = self.sender.fees().await?;

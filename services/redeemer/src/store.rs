@@ -84,15 +84,15 @@ pub enum TicketState {
     AlreadyUsed,
     /// Past `creationRound + ticketValidityPeriod`, never submitted.
     Expired,
-    /// The sender cannot cover it: reserve allocation plus deposit (less pending
-    /// redemptions) does not exceed the transaction cost (§11.1, §11.2).
+    /// The sender could not cover it until it expired: reserve allocation plus deposit (less
+    /// pending redemptions) did not exceed the transaction cost (§11.1, §11.2).
     InsufficientFunds {
         /// `reserveAlloc + deposit − pending`, wei.
         available: String,
         /// Estimated transaction cost, wei.
         tx_cost: String,
     },
-    /// The transaction would cost at least the face value.
+    /// Until it expired, the transaction would have cost at least the face value.
     Unprofitable {
         /// Face value, wei.
         face_value: String,
@@ -145,6 +145,11 @@ pub struct TicketRecord {
     pub params_expired_at_ms: Option<u64>,
     /// When it reached a final state.
     pub finished_at_ms: Option<u64>,
+    /// Why a pending ticket was last put off (`InsufficientFunds` or `Unprofitable`): it is
+    /// tried again on later blocks (a sender may top up, gas may fall) and, if it expires
+    /// first, this becomes its final state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<TicketState>,
 }
 
 impl TicketRecord {
@@ -157,6 +162,7 @@ impl TicketRecord {
             queued_at_ms: now_ms(),
             params_expired_at_ms: None,
             finished_at_ms: None,
+            deferred: None,
         }
     }
 
@@ -298,6 +304,17 @@ impl Store {
             )
             .await?;
         Ok(u64::try_from(token).ok().filter(|t| *t > 0))
+    }
+
+    /// A new fencing token for a leader chosen elsewhere (a Kubernetes Lease): from now on
+    /// only writes carrying it are accepted, so an old leader's late writes are refused.
+    pub async fn new_fence(&self) -> Result<u64, RedeemerError> {
+        let mut conn = self.conn.clone();
+        let token: u64 = redis::cmd("INCR")
+            .arg(self.key("fence"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(token)
     }
 
     /// Extends `owner`'s lock with `token`; false if it lost it.

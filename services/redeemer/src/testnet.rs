@@ -48,13 +48,18 @@ impl TestNet {
     /// Starts anvil, deploys with 20-block rounds, activates the orchestrator and moves to a
     /// round where it is active.
     pub async fn start() -> Result<TestNet, RedeemerError> {
-        let anvil = Anvil::start().await?;
-        let url = anvil.endpoint();
-        let opts = DeployOptions {
+        TestNet::start_with(&DeployOptions {
             round_length: 20,
             ..DeployOptions::default()
-        };
-        let deployment = deploy(&url, DEV_KEYS[0], &opts).await?;
+        })
+        .await
+    }
+
+    /// Like [`TestNet::start`] with the deployment's options (round length, periods).
+    pub async fn start_with(opts: &DeployOptions) -> Result<TestNet, RedeemerError> {
+        let anvil = Anvil::start().await?;
+        let url = anvil.endpoint();
+        let deployment = deploy(&url, DEV_KEYS[0], opts).await?;
         let orch = Chain::connect(&url, DEV_KEYS[1], deployment)?;
         orch.activate_transcoder(U256::ZERO, U256::from(1_000_000u64))
             .await?;

@@ -238,6 +238,33 @@ impl TxSender {
     pub async fn block_number(&self) -> Result<u64, RedeemerError> {
         Ok(self.provider.get_block_number().await?)
     }
+
+    /// The L1 block number the chain stands at: ticket params expire in L1 blocks (§11.2), and
+    /// on Arbitrum the latest header carries it as `l1BlockNumber`; elsewhere it is the block
+    /// number itself.
+    pub async fn l1_block_number(&self) -> Result<u64, RedeemerError> {
+        let head: Option<LatestHead> = self
+            .provider
+            .raw_request("eth_getBlockByNumber".into(), ("latest", false))
+            .await?;
+        head.map(|h| h.l1_block())
+            .ok_or_else(|| RedeemerError::Rpc("the node has no latest block".to_owned()))
+    }
+}
+
+/// The parts of a block header that place it on L1.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LatestHead {
+    number: alloy::primitives::U64,
+    #[serde(default)]
+    l1_block_number: Option<alloy::primitives::U64>,
+}
+
+impl LatestHead {
+    fn l1_block(&self) -> u64 {
+        self.l1_block_number.unwrap_or(self.number).to::<u64>()
+    }
 }
 
 /// `fee * (100 + percent) / 100`, at least one wei more.
@@ -248,7 +275,18 @@ pub fn bump(fee: u128, percent: u64) -> u128 {
 
 #[cfg(test)]
 mod tests {
-    use super::bump;
+    use super::{bump, LatestHead};
+
+    #[test]
+    fn params_expire_in_l1_blocks() {
+        let l1: LatestHead =
+            serde_json::from_str(r#"{"number":"0x10","hash":"0x00"}"#).expect("l1 header");
+        assert_eq!(l1.l1_block(), 16);
+        let arbitrum: LatestHead =
+            serde_json::from_str(r#"{"number":"0x5f5e100","l1BlockNumber":"0x2a"}"#)
+                .expect("arbitrum header");
+        assert_eq!(arbitrum.l1_block(), 42);
+    }
 
     #[test]
     fn bump_raises_by_the_percentage_and_at_least_one_wei() {

@@ -1,6 +1,7 @@
 //! The redeemer on a real anvil and a real Redis: exactly-once redemption with every skip
 //! outcome, crash recovery between submit and receipt, replacement of a stuck transaction,
-//! leader election with fencing, and the `net.TicketRedeemer` service. Skipped (loudly) only
+//! leader election with fencing (Redis lock; Kubernetes Lease on a fake API server), and the
+//! `net.TicketRedeemer` service. Skipped (loudly) only
 //! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset; Redis is always required.
 
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use livefarm_proto::livepeer::net::ticket_redeemer_server::TicketRedeemer;
 use livefarm_redeemer::store::hash_hex;
 use livefarm_redeemer::testnet::{dev_signer, publish, TestNet, REDEEMER_KEY};
 use livefarm_redeemer::{
-    Redeemer, RedeemerConfig, RedeemerError, RedeemerService, TicketRecord, TicketState,
+    Election, Redeemer, RedeemerConfig, RedeemerError, RedeemerService, Store, TicketRecord,
+    TicketState,
 };
 use livefarm_runtime::Shutdown;
 use tokio::task::JoinHandle;
@@ -175,14 +177,17 @@ async fn redeems_each_ticket_once_and_records_every_outcome() {
     assert_ne!(redeemed_tx(&r1), redeemed_tx(&r2));
     assert_eq!(wait_final(r, &expired).await.state, TicketState::Expired);
     assert_eq!(wait_final(r, &used).await.state, TicketState::AlreadyUsed);
-    assert!(matches!(
-        wait_final(r, &cheap).await.state,
-        TicketState::Unprofitable { .. }
-    ));
-    assert!(matches!(
-        wait_final(r, &unfunded).await.state,
-        TicketState::InsufficientFunds { .. }
-    ));
+    // Put off, not given up (§11.2 retries them on later blocks), and never submitted.
+    let cheap_record = wait_for(r, &cheap, "deferred as unprofitable", |rec| {
+        matches!(rec.deferred, Some(TicketState::Unprofitable { .. }))
+    })
+    .await;
+    assert_eq!(cheap_record.state, TicketState::Pending);
+    let unfunded_record = wait_for(r, &unfunded, "deferred for funds", |rec| {
+        matches!(rec.deferred, Some(TicketState::InsufficientFunds { .. }))
+    })
+    .await;
+    assert_eq!(unfunded_record.state, TicketState::Pending);
     // Its params have not expired: held, nothing submitted for it.
     let held_record = r
         .store()
@@ -198,23 +203,48 @@ async fn redeems_each_ticket_once_and_records_every_outcome() {
         .expect("used"));
     assert_eq!(redeemer_nonce(&net).await, nonce_before + 2);
 
+    // The sender with no funds tops up: its ticket is redeemed on a later block.
+    let pauper_chain =
+        livefarm_chain::Chain::connect(&net.anvil.endpoint(), DEV_KEYS[3], net.deployment)
+            .expect("pauper");
+    pauper_chain.fund_deposit(eth(1)).await.expect("top up");
+    redeemed_tx(&wait_final(r, &unfunded).await);
+    assert_eq!(
+        pauper_chain
+            .sender_info(Address::from(pauper.address().0))
+            .await
+            .expect("info")
+            .deposit,
+        eth(1) - f
+    );
+
     // Within the round: a round boundary would not expire it yet, two would.
     net.anvil.mine(10).await.expect("mine");
     let r3 = wait_final(r, &held).await;
     redeemed_tx(&r3);
     assert!(r3.params_expired_at_ms.is_some());
 
-    // Exactly the three face values moved; three transactions for four queued copies.
+    // Exactly the three face values moved from this sender; four transactions in all (one
+    // for the topped-up sender) for five queued copies.
     let three = f * U256::from(3u64);
     assert_eq!(
         net.bcast.pending_fees(orch).await.expect("fees") - fees_before,
-        three
+        three + f
     );
     assert_eq!(
         deposit_before - net.bcast.sender_info(bcast).await.expect("info").deposit,
         three
     );
-    assert_eq!(redeemer_nonce(&net).await, nonce_before + 3);
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 4);
+
+    // The unprofitable one ends as such once it expires (two rounds on).
+    net.anvil.advance_round(&net.bcast).await.expect("advance");
+    net.anvil.advance_round(&net.bcast).await.expect("advance");
+    assert!(matches!(
+        wait_final(r, &cheap).await.state,
+        TicketState::Unprofitable { .. }
+    ));
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 4);
 
     // Queued again after its outcome: acknowledged, never submitted again.
     publish(&bus, &stream, &t1).await.expect("publish");
@@ -234,7 +264,7 @@ async fn redeems_each_ticket_once_and_records_every_outcome() {
         assert!(Instant::now() < deadline, "bus entries never acknowledged");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(redeemer_nonce(&net).await, nonce_before + 3);
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 4);
     let again = r
         .store()
         .get(&hash_hex(&t1.ticket_hash))
@@ -557,4 +587,108 @@ async fn bench_measures_expiry_to_redemption() {
         "{report:?}"
     );
     assert!(report.min_ms <= report.median_ms && report.median_ms <= report.max_ms);
+}
+
+/// A redeemer whose leader election is the Lease on the fake API server at `api`.
+async fn spawn_on_lease(
+    net: &TestNet,
+    redis: &RedisServer,
+    bus: &Arc<dyn JobBus>,
+    api: std::net::SocketAddr,
+    instance: &str,
+) -> Running {
+    let config = RedeemerConfig {
+        leader_election: "kubernetes".to_owned(),
+        ..net.redeemer_config(&redis.url(), instance)
+    };
+    let store = Store::connect(&redis.url(), &config.key_prefix)
+        .await
+        .expect("store");
+    let election = Election::Kubernetes {
+        lease: Box::new(livefarm_lease::testing::lease_at(api, &config.lease_name)),
+        store: store.clone(),
+    };
+    let redeemer = Arc::new(
+        Redeemer::connect_with(config, bus.clone(), store, election)
+            .await
+            .expect("redeemer connects"),
+    );
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(redeemer.clone().run(shutdown.clone()));
+    Running {
+        redeemer,
+        shutdown,
+        task,
+    }
+}
+
+/// Leader election on a Kubernetes Lease. The API server is a fake
+/// (`livefarm_lease::testing`): no Kubernetes API server can run here.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_cluster_a_kubernetes_lease_picks_the_leader_and_fences_the_old_one() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    net.bcast.fund_deposit(eth(1)).await.expect("fund");
+    let f = face();
+    let (fake, api) = livefarm_lease::testing::start_fake().await;
+    let a = spawn_on_lease(&net, &redis, &bus, api, "a").await;
+    let b = spawn_on_lease(&net, &redis, &bus, api, "b").await;
+    let lease = livefarm_lease::testing::lease_at(api, "livefarm-redeemer");
+    let deadline = Instant::now() + WAIT;
+    let (leader, lease_token) = loop {
+        if let Some(holder) = lease.holder().await.expect("lease") {
+            break holder;
+        }
+        assert!(Instant::now() < deadline, "nobody took the lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        fake.lease("livefarm-redeemer").is_some(),
+        "the Lease object exists on the API server"
+    );
+    let stream = RedeemerConfig::default().stream;
+    let head = net.bcast.block_number().await.expect("head");
+    let t1 = net
+        .ticket(&net.bcast_signer, f, 1, head)
+        .await
+        .expect("ticket");
+    publish(&bus, &stream, &t1).await.expect("publish");
+    let (first, second) = if leader == "a" { (a, b) } else { (b, a) };
+    let r1 = wait_final(&first.redeemer, &t1).await;
+    redeemed_tx(&r1);
+
+    // Kill the leader: the standby takes the Lease after its TTL, with a newer fence.
+    first.task.abort();
+    let _ = first.task.await;
+    let t2 = net
+        .ticket(&net.bcast_signer, f, 2, head)
+        .await
+        .expect("ticket");
+    publish(&bus, &stream, &t2).await.expect("publish");
+    let r2 = wait_final(&second.redeemer, &t2).await;
+    redeemed_tx(&r2);
+    assert!(r2.fence > r1.fence, "a new term fences the old one");
+    let (holder, new_lease_token) = lease.holder().await.expect("lease").expect("held");
+    assert_eq!(holder, second.redeemer.instance());
+    assert!(new_lease_token > lease_token);
+
+    // The dead leader's late write is refused by the store.
+    let mut stale = r1.clone();
+    stale.state = TicketState::Pending;
+    let err = second
+        .redeemer
+        .store()
+        .update(&stale)
+        .await
+        .expect_err("stale fence");
+    assert!(matches!(err, RedeemerError::Fenced { .. }), "{err}");
+    assert_eq!(
+        net.bcast.pending_fees(net.orch_addr()).await.expect("fees"),
+        f * U256::from(2u64)
+    );
+    // A clean stop releases the Lease at once.
+    second.shutdown.trigger();
+    second.task.await.expect("join").expect("clean stop");
+    assert_eq!(lease.holder().await.expect("lease"), None);
 }

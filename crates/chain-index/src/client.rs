@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use alloy::primitives::U256;
-use livefarm_pm::{Address as PmAddress, ChainState, PmError, ReserveInfo, SenderInfo};
+use livefarm_pm::{Address as PmAddress, ChainState, PmError, ReserveInfo, SenderInfo, U256};
+use livefarm_proto::chain::v1 as pb;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, warn};
 
-use crate::error::IndexerError;
-use crate::pb;
-use crate::pb::chain_index_client::ChainIndexClient;
+use crate::error::ChainIndexError;
+use pb::chain_index_client::ChainIndexClient;
 
 /// The cached state, as one snapshot of the indexer.
 #[derive(Clone, Debug, Default)]
@@ -126,11 +125,11 @@ fn read(cache: &RwLock<Cache>) -> std::sync::RwLockReadGuard<'_, Cache> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn client_err(e: impl std::fmt::Display) -> IndexerError {
-    IndexerError::Client(e.to_string())
+fn client_err(e: impl std::fmt::Display) -> ChainIndexError {
+    ChainIndexError::Rpc(e.to_string())
 }
 
-async fn fetch(client: &mut ChainIndexClient<Channel>) -> Result<Cache, IndexerError> {
+async fn fetch(client: &mut ChainIndexClient<Channel>) -> Result<Cache, ChainIndexError> {
     let snap = client
         .get_snapshot(pb::GetSnapshotRequest {})
         .await
@@ -143,11 +142,11 @@ impl IndexerChainState {
     /// Connects to the indexer at `endpoint` (`http://host:port`), loads its state and keeps
     /// it fresh in the background (reconnecting when the stream breaks). Must be called in a
     /// tokio runtime.
-    pub async fn connect(endpoint: &str) -> Result<IndexerChainState, IndexerError> {
+    pub async fn connect(endpoint: &str) -> Result<IndexerChainState, ChainIndexError> {
         let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| IndexerError::Config {
-                key: "indexer_url",
-                reason: format!("{endpoint}: {e}"),
+            .map_err(|e| ChainIndexError::Endpoint {
+                endpoint: endpoint.to_owned(),
+                reason: e.to_string(),
             })?
             .connect_timeout(Duration::from_secs(5))
             .connect()
@@ -164,7 +163,7 @@ impl IndexerChainState {
     }
 
     /// Fetches the whole state now.
-    pub async fn refresh(&self) -> Result<(), IndexerError> {
+    pub async fn refresh(&self) -> Result<(), ChainIndexError> {
         let fresh = fetch(&mut self.client.clone()).await?;
         *self
             .cache
@@ -179,14 +178,19 @@ impl IndexerChainState {
     }
 
     /// Waits until the cached state stands at `block` or later.
-    pub async fn wait_for_block(&self, block: u64, timeout: Duration) -> Result<(), IndexerError> {
+    pub async fn wait_for_block(
+        &self,
+        block: u64,
+        timeout: Duration,
+    ) -> Result<(), ChainIndexError> {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.block_number() < block {
             if tokio::time::Instant::now() > deadline {
-                return Err(IndexerError::Client(format!(
-                    "cached state still at block {} after {timeout:?}, waiting for {block}",
-                    self.block_number()
-                )));
+                return Err(ChainIndexError::Behind {
+                    at: self.block_number(),
+                    wanted: block,
+                    waited: timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -209,7 +213,7 @@ async fn refresh_loop(mut client: ChainIndexClient<Channel>, cache: Arc<RwLock<C
 async fn follow_stream(
     client: &mut ChainIndexClient<Channel>,
     cache: &RwLock<Cache>,
-) -> Result<(), IndexerError> {
+) -> Result<(), ChainIndexError> {
     let mut stream = client
         .subscribe(pb::SubscribeRequest {})
         .await
