@@ -1,7 +1,8 @@
 //! Getting paid, end to end on a real chain: the contracts on anvil, the chain indexer, an
 //! on-chain orchestrator port (the component the ingest service hosts) reading the chain
 //! through the indexer, a transcoder worker, the ticket redeemer, and a broadcaster that pays
-//! for real segments with a high win probability. The winners are redeemed once each: the
+//! for real segments with a high win probability (the orchestrator takes each sender's max
+//! float from the redeemer, as go-livepeer does with `-redeemerAddr`). The winners are redeemed once each: the
 //! orchestrator's fees grow on chain and the sender's deposit shrinks by exactly their face
 //! values. Mid-stream the sender unlocks its funds: the orchestrator refuses its tickets once
 //! the withdrawal is near, the tickets it already won are redeemed before the withdrawal is
@@ -70,6 +71,7 @@ struct Farm {
     redeemer_store: Store,
     indexer_url: String,
     orchestrator_uri: String,
+    recipient: Arc<livefarm_pm::Recipient>,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
@@ -123,8 +125,9 @@ async fn start_farm() -> Option<Farm> {
         }
     });
 
+    let redeemer_grpc = free_addr();
     let redeemer = livefarm_redeemer::RedeemerConfig {
-        grpc_listen: free_addr(),
+        grpc_listen: redeemer_grpc,
         admin_listen: free_addr(),
         ..net.redeemer_config(&redis_url, "redeemer-1")
     };
@@ -162,6 +165,7 @@ async fn start_farm() -> Option<Farm> {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         on_chain: true,
         indexer_url: indexer_url.clone(),
+        redeemer_url: format!("http://{redeemer_grpc}"),
         key_file: Some(key_file),
         price_per_unit: PRICE,
         pixels_per_unit: 1,
@@ -187,6 +191,11 @@ async fn start_farm() -> Option<Farm> {
         "the port signs as the registered orchestrator"
     );
     let orchestrator_uri = running.service_uri.clone();
+    let recipient = running
+        .orchestrator
+        .recipient()
+        .expect("on-chain: a ticket recipient")
+        .clone();
     tokio::spawn(running.wait());
     Some(Farm {
         net,
@@ -195,6 +204,7 @@ async fn start_farm() -> Option<Farm> {
         redeemer_store,
         indexer_url,
         orchestrator_uri,
+        recipient,
         shutdown,
         _dir: dir,
     })
@@ -303,6 +313,18 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
         b.info().ticket_params.is_some(),
         "on-chain orchestrator quotes ticket params"
     );
+    // The orchestrator follows this sender's max float as the redeemer reports it: the
+    // reserve allocation (1 ETH: one orchestrator in the pool), nothing in flight.
+    let pm_bcast = b.address();
+    let deadline = Instant::now() + WAIT;
+    while farm.recipient.reported_max_float(&pm_bcast).map(to_chain) != Some(eth(1)) {
+        assert!(
+            Instant::now() < deadline,
+            "max float from the redeemer: {:?}",
+            farm.recipient.reported_max_float(&pm_bcast)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Pay for real segments until a few tickets have won.
     let segments: Vec<Bytes> = livefarm_integration_tests::fixture_segments(40);

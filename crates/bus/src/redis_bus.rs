@@ -1,8 +1,10 @@
 //! The Redis Streams bus.
 //!
-//! Non-blocking commands share one multiplexed connection that reconnects with backoff.
-//! A blocking `XREADGROUP` holds its connection until data arrives, which would stall every
-//! command queued behind it, so blocking reads borrow dedicated connections from a small pool.
+//! The job hot path (publish, read, acknowledge) runs on the lean connections of
+//! [`crate::resp`], each call on a connection of its own; a blocking `XREADGROUP` simply
+//! holds its connection until data arrives. Everything else shares one multiplexed
+//! connection that reconnects with backoff; it also carries the hot path when the URL is one
+//! the lean client does not speak (TLS), with blocking reads on dedicated pooled connections.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Value};
 
+use crate::resp;
 use crate::{
     dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, Message,
     MessageId, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER,
@@ -102,6 +105,8 @@ pub struct RedisBus {
     client: redis::Client,
     conn: ConnectionManager,
     blocking: Arc<Mutex<Vec<ConnectionManager>>>,
+    /// Lean connections for the hot path; `None` for addresses they do not support.
+    fast: Option<resp::Pool>,
     options: BusOptions,
     display_url: String,
 }
@@ -153,6 +158,7 @@ impl RedisBus {
         )
         .await?;
         let bus = Self {
+            fast: resp::Endpoint::of(&client).map(resp::Pool::new),
             client,
             conn,
             blocking: Arc::default(),
@@ -177,6 +183,142 @@ impl RedisBus {
             }
             reply => Ok(reply?),
         }
+    }
+
+    /// Appends the `XADD` of one message to `out`, trimming as the options say.
+    fn encode_xadd(&self, out: &mut Vec<u8>, stream: &str, payload: &[u8], headers: &Headers) {
+        let trim = if self.options.maxlen.is_some() { 3 } else { 0 };
+        resp::begin(out, 5 + trim + 2 * headers.len());
+        resp::push_arg(out, b"XADD");
+        resp::push_arg(out, stream.as_bytes());
+        if let Some(maxlen) = self.options.maxlen {
+            resp::push_arg(out, b"MAXLEN");
+            resp::push_arg(out, b"~");
+            resp::push_u64_arg(out, maxlen);
+        }
+        resp::push_arg(out, b"*");
+        resp::push_arg(out, PAYLOAD_FIELD.as_bytes());
+        resp::push_arg(out, payload);
+        for (name, value) in headers {
+            let mut field = Vec::with_capacity(HEADER_FIELD_PREFIX.len() + name.len());
+            field.extend_from_slice(HEADER_FIELD_PREFIX.as_bytes());
+            field.extend_from_slice(name.as_bytes());
+            resp::push_arg(out, &field);
+            resp::push_arg(out, value.as_bytes());
+        }
+    }
+
+    /// `XREADGROUP` of up to `max` new entries, waiting up to `block` (not at all if zero).
+    fn encode_xreadgroup(
+        out: &mut Vec<u8>,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) {
+        resp::begin(out, if block.is_zero() { 9 } else { 11 });
+        resp::push_arg(out, b"XREADGROUP");
+        resp::push_arg(out, b"GROUP");
+        resp::push_arg(out, group.as_bytes());
+        resp::push_arg(out, consumer.as_bytes());
+        resp::push_arg(out, b"COUNT");
+        resp::push_u64_arg(out, max.max(1) as u64);
+        if !block.is_zero() {
+            resp::push_arg(out, b"BLOCK");
+            resp::push_u64_arg(out, millis(block).max(1));
+        }
+        resp::push_arg(out, b"STREAMS");
+        resp::push_arg(out, stream.as_bytes());
+        resp::push_arg(out, b">");
+    }
+
+    /// Appends `XACK` of `ids` (at least one) to `out`.
+    fn encode_xack(out: &mut Vec<u8>, stream: &str, group: &str, ids: &[MessageId]) {
+        resp::begin(out, 3 + ids.len());
+        resp::push_arg(out, b"XACK");
+        resp::push_arg(out, stream.as_bytes());
+        resp::push_arg(out, group.as_bytes());
+        for id in ids {
+            resp::push_id_arg(out, *id);
+        }
+    }
+
+    /// A read on the lean connections, after acknowledging `ack` in the same write: whatever
+    /// is there already, else a blocking read. Trying without blocking first keeps a busy
+    /// consumer off the blocking path, where Redis wakes it for every single job that lands.
+    /// Returns how many of `ack` were pending and the outcome of the read.
+    async fn fast_read(
+        pool: &resp::Pool,
+        ack: &[MessageId],
+        read: Read<'_>,
+    ) -> Result<(u64, Result<Vec<Delivery>, BusError>), BusError> {
+        let mut out = Vec::with_capacity(128 + 24 * ack.len());
+        let acking = !ack.is_empty();
+        if acking {
+            Self::encode_xack(&mut out, read.stream, read.group, ack);
+        }
+        Self::encode_xreadgroup(
+            &mut out,
+            read.stream,
+            read.group,
+            read.consumer,
+            read.max,
+            Duration::ZERO,
+        );
+        let replies = 1 + usize::from(acking);
+        let (acked, got) = pool
+            .call_with(&out, replies, RESPONSE_TIMEOUT, |replies| {
+                let acked = if acking { count(replies.int()?)? } else { 0 };
+                Ok((acked, read_deliveries(replies)))
+            })
+            .await?;
+        match got {
+            Ok(deliveries) if deliveries.is_empty() && !read.block.is_zero() => {}
+            got => return Ok((acked, got)),
+        }
+        out.clear();
+        Self::encode_xreadgroup(
+            &mut out,
+            read.stream,
+            read.group,
+            read.consumer,
+            read.max,
+            read.block,
+        );
+        let limit = read.block.saturating_add(BLOCK_GRACE);
+        let got = pool
+            .call_with(&out, 1, limit, |replies| Ok(read_deliveries(replies)))
+            .await?;
+        Ok((acked, got))
+    }
+
+    /// `XACK` of `ids`; returns how many were pending.
+    async fn fast_ack(
+        pool: &resp::Pool,
+        stream: &str,
+        group: &str,
+        ids: &[MessageId],
+    ) -> Result<u64, BusError> {
+        let mut out = Vec::with_capacity(64 + 24 * ids.len());
+        Self::encode_xack(&mut out, stream, group, ids);
+        pool.call_with(&out, 1, RESPONSE_TIMEOUT, |replies| count(replies.int()?))
+            .await
+    }
+
+    /// `XACK` of `ids` on the shared connection.
+    async fn slow_ack(
+        &self,
+        stream: &str,
+        group: &str,
+        ids: &[MessageId],
+    ) -> Result<u64, BusError> {
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(stream).arg(group);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        as_u64(&self.query(&cmd).await?)
     }
 
     /// `XADD` of one message, trimming as the options say.
@@ -246,22 +388,43 @@ impl RedisBus {
 
     async fn consume_inner(
         &self,
-        stream: &str,
-        group: &str,
-        consumer: &str,
-        max: usize,
-        block: Duration,
-    ) -> Result<Vec<Delivery>, BusError> {
-        let cmd = Self::xreadgroup(stream, group, consumer, max, block);
+        ack: &[MessageId],
+        read: Read<'_>,
+    ) -> Result<(u64, Vec<Delivery>), BusError> {
+        let Read {
+            stream,
+            group,
+            consumer,
+            max,
+            block,
+        } = read;
+        let mut acked = 0;
+        let mut ack = ack;
         let mut created = false;
         loop {
-            let reply = if block.is_zero() {
-                self.query(&cmd).await
-            } else {
-                self.query_blocking(&cmd, block).await
+            let got = match &self.fast {
+                Some(pool) => {
+                    let (n, got) = Self::fast_read(pool, ack, read).await?;
+                    acked += n;
+                    got
+                }
+                None => {
+                    if !ack.is_empty() {
+                        acked += self.slow_ack(stream, group, ack).await?;
+                    }
+                    let cmd = Self::xreadgroup(stream, group, consumer, max, block);
+                    let reply = if block.is_zero() {
+                        self.query(&cmd).await
+                    } else {
+                        self.query_blocking(&cmd, block).await
+                    };
+                    reply.and_then(parse_read_reply)
+                }
             };
-            match reply {
-                Ok(reply) => return parse_read_reply(reply),
+            // Acknowledged now; a second read must not acknowledge again.
+            ack = &[];
+            match got {
+                Ok(deliveries) => return Ok((acked, deliveries)),
                 // The group (or the whole stream, after a restart without persistence) is
                 // missing: create it once and read again.
                 Err(BusError::Backend(message)) if message.contains("NOGROUP") && !created => {
@@ -489,7 +652,92 @@ fn as_u64(v: &Value) -> Result<u64, BusError> {
 fn parse_id(v: &Value) -> Result<MessageId, BusError> {
     let bytes =
         as_bytes(v).ok_or_else(|| BusError::Protocol(format!("expected an id, got {v:?}")))?;
-    String::from_utf8_lossy(bytes).parse()
+    id_from_bytes(bytes)
+}
+
+/// `<ms>-<seq>` straight from reply bytes, without an intermediate string.
+fn id_from_bytes(bytes: &[u8]) -> Result<MessageId, BusError> {
+    fn number(digits: &[u8]) -> Option<u64> {
+        if digits.is_empty() {
+            return None;
+        }
+        digits.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit()
+                .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
+        })
+    }
+    let bad = || BusError::InvalidMessageId(String::from_utf8_lossy(bytes).into_owned());
+    let dash = bytes.iter().position(|&b| b == b'-').ok_or_else(bad)?;
+    let ms = number(&bytes[..dash]).ok_or_else(bad)?;
+    let seq = number(&bytes[dash + 1..]).ok_or_else(bad)?;
+    Ok(MessageId::new(ms, seq))
+}
+
+/// A count reply as `u64`.
+fn count(n: i64) -> Result<u64, BusError> {
+    u64::try_from(n).map_err(|_| BusError::Protocol(format!("negative count {n}")))
+}
+
+/// One consumer's read: what `XREADGROUP` asks for.
+#[derive(Debug, Clone, Copy)]
+struct Read<'a> {
+    stream: &'a str,
+    group: &'a str,
+    consumer: &'a str,
+    max: usize,
+    block: Duration,
+}
+
+/// A RESP2 `XREADGROUP` reply read in place into deliveries: nil when nothing came, else
+/// `[[stream, [[id, [field, value, ...]], ...]]]`. Only the payload is copied out, and
+/// headers are built only for entries that carry some.
+fn read_deliveries(replies: &mut resp::Replies<'_>) -> Result<Vec<Delivery>, BusError> {
+    let shape = |what: &str| BusError::Protocol(format!("read reply: {what}"));
+    let Some(streams) = replies.array()? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for _ in 0..streams {
+        if replies.array()? != Some(2) {
+            return Err(shape("stream is not a pair"));
+        }
+        replies.bulk()?;
+        let entries = replies.array()?.unwrap_or(0);
+        out.reserve(entries);
+        for _ in 0..entries {
+            if replies.array()? != Some(2) {
+                return Err(shape("entry is not a pair"));
+            }
+            let id = id_from_bytes(replies.bulk()?.ok_or_else(|| shape("nil id"))?)?;
+            let fields = replies.array()?.unwrap_or(0);
+            let mut payload = Vec::new();
+            let mut headers = Headers::new();
+            for _ in 0..fields / 2 {
+                let (name, value) = (replies.bulk()?, replies.bulk()?);
+                let (Some(name), Some(value)) = (name, value) else {
+                    continue;
+                };
+                if name == PAYLOAD_FIELD.as_bytes() {
+                    payload = value.to_vec();
+                } else if let Some(name) = name.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
+                    headers.insert(
+                        String::from_utf8_lossy(name).into_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    );
+                }
+            }
+            if fields % 2 == 1 {
+                replies.bulk()?;
+            }
+            out.push(Delivery {
+                id,
+                payload,
+                headers,
+                delivery_count: 1,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn into_array(v: Value) -> Result<Vec<Value>, BusError> {
@@ -523,12 +771,21 @@ fn parse_fields(fields: Value) -> Result<(Vec<u8>, Headers), BusError> {
     let mut payload = Vec::new();
     let mut headers = Headers::new();
     for (k, v) in into_pairs(fields)? {
-        let (Some(k), Some(v)) = (as_bytes(&k), as_bytes(&v)) else {
+        let Some(k) = as_bytes(&k) else {
             continue;
         };
         if k == PAYLOAD_FIELD.as_bytes() {
-            payload = v.to_vec();
-        } else if let Some(name) = k.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
+            // Take the bytes rather than copy them.
+            payload = match v {
+                Value::BulkString(bytes) => bytes,
+                other => as_bytes(&other).map(<[u8]>::to_vec).unwrap_or_default(),
+            };
+            continue;
+        }
+        let Some(v) = as_bytes(&v) else {
+            continue;
+        };
+        if let Some(name) = k.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
             headers.insert(
                 String::from_utf8_lossy(name).into_owned(),
                 String::from_utf8_lossy(v).into_owned(),
@@ -595,7 +852,21 @@ impl JobBus for RedisBus {
         payload: &'a [u8],
         headers: &'a Headers,
     ) -> BusFuture<'a, MessageId> {
-        Box::pin(async move { parse_id(&self.query(&self.xadd(stream, payload, headers)).await?) })
+        Box::pin(async move {
+            let reply = match &self.fast {
+                Some(pool) => {
+                    let mut out = Vec::with_capacity(128 + payload.len());
+                    self.encode_xadd(&mut out, stream, payload, headers);
+                    return pool
+                        .call_with(&out, 1, RESPONSE_TIMEOUT, |replies| {
+                            id_from_bytes(replies.bulk()?.unwrap_or_default())
+                        })
+                        .await;
+                }
+                None => self.query(&self.xadd(stream, payload, headers)).await?,
+            };
+            parse_id(&reply)
+        })
     }
 
     fn publish_batch<'a>(
@@ -607,21 +878,59 @@ impl JobBus for RedisBus {
             if messages.is_empty() {
                 return Ok(Vec::new());
             }
-            // A plain pipeline, not MULTI/EXEC: one round trip without blocking the server
-            // for the whole batch.
-            let mut pipe = redis::pipe();
-            for (payload, headers) in messages {
-                pipe.add_command(self.xadd(stream, payload, headers));
-            }
-            let replies = self.query_pipeline(&pipe).await?;
-            if replies.len() != messages.len() {
+            // MULTI/EXEC rather than a bare pipeline: the batch lands whole (or not at all),
+            // and consumers blocked on the stream wake once for it, not once per job.
+            let ids = match &self.fast {
+                Some(pool) => {
+                    let mut out = Vec::with_capacity(messages.len() * 160 + 32);
+                    resp::encode(&mut out, &[b"MULTI"]);
+                    for (payload, headers) in messages {
+                        self.encode_xadd(&mut out, stream, payload, headers);
+                    }
+                    resp::encode(&mut out, &[b"EXEC"]);
+                    let n = messages.len();
+                    return pool
+                        .call_with(&out, n + 2, RESPONSE_TIMEOUT, |replies| {
+                            // A command refused while queueing fails the EXEC with EXECABORT;
+                            // report the refusal itself.
+                            let mut refused = None;
+                            for _ in 0..=n {
+                                if let Err(error) = replies.bulk() {
+                                    refused.get_or_insert(error);
+                                }
+                            }
+                            let len = match replies.array() {
+                                Ok(len) => len.unwrap_or(0),
+                                Err(error) => return Err(refused.unwrap_or(error)),
+                            };
+                            if len != n {
+                                return Err(BusError::Protocol(format!(
+                                    "{len} replies to a batch of {n} XADDs"
+                                )));
+                            }
+                            (0..n)
+                                .map(|_| id_from_bytes(replies.bulk()?.unwrap_or_default()))
+                                .collect()
+                        })
+                        .await;
+                }
+                None => {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for (payload, headers) in messages {
+                        pipe.add_command(self.xadd(stream, payload, headers));
+                    }
+                    self.query_pipeline(&pipe).await?
+                }
+            };
+            if ids.len() != messages.len() {
                 return Err(BusError::Protocol(format!(
-                    "{} replies to a pipeline of {} XADDs",
-                    replies.len(),
+                    "{} replies to a batch of {} XADDs",
+                    ids.len(),
                     messages.len()
                 )));
             }
-            replies.iter().map(parse_id).collect()
+            ids.iter().map(parse_id).collect()
         })
     }
 
@@ -636,12 +945,10 @@ impl JobBus for RedisBus {
             if ids.is_empty() {
                 return Ok(0);
             }
-            let mut cmd = redis::cmd("XACK");
-            cmd.arg(stream).arg(group);
-            for id in ids {
-                cmd.arg(id.to_string());
+            match &self.fast {
+                Some(pool) => Self::fast_ack(pool, stream, group, ids).await,
+                None => self.slow_ack(stream, group, ids).await,
             }
-            as_u64(&self.query(&cmd).await?)
         })
     }
 
@@ -657,11 +964,44 @@ impl JobBus for RedisBus {
         max: usize,
         block: Duration,
     ) -> BusFuture<'a, Vec<Delivery>> {
-        Box::pin(self.consume_inner(stream, group, consumer, max, block))
+        Box::pin(async move {
+            let read = Read {
+                stream,
+                group,
+                consumer,
+                max,
+                block,
+            };
+            Ok(self.consume_inner(&[], read).await?.1)
+        })
+    }
+
+    fn ack_and_consume<'a>(
+        &'a self,
+        stream: &'a str,
+        group: &'a str,
+        consumer: &'a str,
+        ack: &'a [MessageId],
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, (u64, Vec<Delivery>)> {
+        Box::pin(async move {
+            let read = Read {
+                stream,
+                group,
+                consumer,
+                max,
+                block,
+            };
+            self.consume_inner(ack, read).await
+        })
     }
 
     fn ack<'a>(&'a self, stream: &'a str, group: &'a str, id: MessageId) -> BusFuture<'a, bool> {
         Box::pin(async move {
+            if let Some(pool) = &self.fast {
+                return Ok(Self::fast_ack(pool, stream, group, &[id]).await? > 0);
+            }
             let mut cmd = redis::cmd("XACK");
             cmd.arg(stream).arg(group).arg(id.to_string());
             Ok(as_u64(&self.query(&cmd).await?)? > 0)
@@ -788,6 +1128,61 @@ mod tests {
     #[test]
     fn glob_characters_are_escaped() {
         assert_eq!(escape_glob("worker:*[a]?"), "worker:\\*\\[a\\]\\?");
+    }
+
+    #[test]
+    fn ids_parse_from_bytes() {
+        assert_eq!(
+            id_from_bytes(b"1700000000123-45").expect("id"),
+            MessageId::new(1_700_000_000_123, 45)
+        );
+        for bad in [
+            &b""[..],
+            b"12",
+            b"-1",
+            b"1-",
+            b"1-2-3",
+            b"a-1",
+            b"99999999999999999999-0",
+        ] {
+            assert!(id_from_bytes(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn read_deliveries_parse_in_place() {
+        // One stream, two entries: one with a header and an unknown field, one with an odd
+        // trailing field; then the nil of an empty read.
+        let mut buf = Vec::new();
+        resp::begin(&mut buf, 1);
+        resp::begin(&mut buf, 2);
+        resp::push_arg(&mut buf, b"jobs");
+        resp::begin(&mut buf, 2);
+        resp::begin(&mut buf, 2);
+        resp::push_arg(&mut buf, b"5-1");
+        resp::encode(
+            &mut buf,
+            &[b"payload", b"abc", b"h:k", b"v", b"other", b"x"],
+        );
+        resp::begin(&mut buf, 2);
+        resp::push_arg(&mut buf, b"6-0");
+        resp::encode(&mut buf, &[b"payload", b"", b"dangling"]);
+        buf.extend_from_slice(b"*-1\r\n");
+        let mut replies = resp::Replies::for_tests(&buf);
+        let out = read_deliveries(&mut replies).expect("valid reply");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].id, MessageId::new(5, 1));
+        assert_eq!(out[0].payload, b"abc");
+        assert_eq!(out[0].headers.get("k").map(String::as_str), Some("v"));
+        assert_eq!(out[0].headers.len(), 1);
+        assert_eq!(out[1].id, MessageId::new(6, 0));
+        assert!(out[1].payload.is_empty() && out[1].headers.is_empty());
+        assert!(read_deliveries(&mut replies).expect("nil").is_empty());
+        let mut error = resp::Replies::for_tests(b"-NOGROUP no such group\r\n");
+        assert!(matches!(
+            read_deliveries(&mut error),
+            Err(BusError::Backend(_))
+        ));
     }
 
     #[test]

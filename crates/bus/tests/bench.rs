@@ -20,6 +20,7 @@ fn short(url: Option<String>) -> BenchOptions {
         consumers: 2,
         read_count: 50,
         max_jobs: 20_000,
+        throughput_rounds: 3,
         reclaim_jobs: 7,
         reclaim_deadline: Duration::from_millis(200),
         reclaim_poll: Duration::from_millis(50),
@@ -73,6 +74,11 @@ async fn bench_against_own_redis_reports_every_phase() {
     assert_eq!((reference.clients, reference.pipeline), (50, 16));
     let ratio = report.ratio_vs_raw_xadd.expect("ratio");
     assert!((ratio - report.throughput.jobs_per_sec / raw.per_sec).abs() < 1e-9);
+    // Three rounds; the one reported is the median.
+    let mut rounds = report.ratio_vs_raw_xadd_rounds.clone();
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    rounds.sort_by(f64::total_cmp);
+    assert_eq!(rounds[1], ratio);
     assert!(report.ratio_vs_raw_xadd_unbatched.is_some());
     let json = serde_json::to_value(&report).expect("serialize");
     for key in [

@@ -565,6 +565,41 @@ mod suite {
         );
     }
 
+    pub async fn ack_and_consume_acks_then_reads(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 5).await;
+        // Nothing to acknowledge yet; the group is created on the way.
+        let (acked, first) = bus
+            .ack_and_consume("jobs", "g", "w", &[], 3, NOW)
+            .await
+            .expect("first read");
+        assert_eq!(acked, 0);
+        let first_ids: Vec<_> = first.iter().map(|d| d.id).collect();
+        assert_eq!(first_ids, ids[..3]);
+        assert_eq!(first[1].payload, b"job-1");
+        assert!(first.iter().all(|d| d.delivery_count == 1));
+
+        // The acknowledgement lands before the read; an unknown id counts nothing.
+        let mut acks = first_ids.clone();
+        acks.push(MessageId::new(1, 0));
+        let (acked, second) = bus
+            .ack_and_consume("jobs", "g", "w", &acks, 10, NOW)
+            .await
+            .expect("second read");
+        assert_eq!(acked, 3);
+        let second_ids: Vec<_> = second.iter().map(|d| d.id).collect();
+        assert_eq!(second_ids, ids[3..]);
+        assert_eq!(bus.pending_count("jobs", "g").await.expect("pending"), 2);
+
+        // Acknowledging the last read with nothing left to read.
+        let (acked, third) = bus
+            .ack_and_consume("jobs", "g", "w", &second_ids, 10, Duration::from_millis(20))
+            .await
+            .expect("last read");
+        assert_eq!((acked, third.len()), (2, 0));
+        let stats = bus.group_stats("jobs", "g").await.expect("stats");
+        assert_eq!(stats, GroupStats { pending: 0, lag: 0 });
+    }
+
     pub async fn range_reads_after_an_id(bus: Arc<dyn JobBus>) {
         let ids = publish_n(bus.as_ref(), "jobs", 5).await;
         let page = bus.range("jobs", Some(ids[1]), 2).await.expect("range");
@@ -845,6 +880,7 @@ conformance!(
     publish_batch_keeps_order_and_content,
     publish_batch_wakes_consumers_and_trims,
     ack_batch_counts_only_pending,
+    ack_and_consume_acks_then_reads,
     range_reads_after_an_id,
     affinity_claims_are_compare_and_set,
     affinity_claims_expire,

@@ -12,6 +12,7 @@ pub mod capabilities;
 pub mod convert;
 pub mod error;
 pub mod http;
+pub mod max_float;
 mod metrics;
 pub mod node;
 pub mod segment;

@@ -49,6 +49,10 @@ pub struct NodeConfig {
     pub indexer_url: String,
     /// How long start-up waits for the indexer to answer before failing. Milliseconds.
     pub indexer_wait_ms: u64,
+    /// The redeemer's gRPC endpoint (`http://redeemer:9480`): face values then respect the
+    /// max float it reports, which accounts for redemptions in flight (go-livepeer's
+    /// `-redeemerAddr`). Empty: computed from the chain alone.
+    pub redeemer_url: String,
     /// `-ticketEV`: the expected value of one ticket, wei.
     pub ticket_ev: u64,
     /// `-maxFaceValue`: a cap on the face value of tickets, wei; 0 for none. A low cap raises
@@ -84,6 +88,7 @@ impl Default for NodeConfig {
             on_chain: false,
             indexer_url: String::new(),
             indexer_wait_ms: 60_000,
+            redeemer_url: String::new(),
             ticket_ev: livefarm_pm::params::DEFAULT_TICKET_EV,
             max_face_value: 0,
             redeem_gas: livefarm_pm::params::DEFAULT_REDEEM_GAS,
@@ -310,6 +315,14 @@ where
             chain,
             stop(),
         )));
+        if !config.redeemer_url.is_empty() {
+            let channel = crate::max_float::redeemer_channel(&config.redeemer_url)?;
+            tasks.push(tokio::spawn(crate::max_float::follow_max_floats(
+                channel,
+                Arc::clone(&recipient),
+                stop(),
+            )));
+        }
         Some(recipient)
     } else {
         None

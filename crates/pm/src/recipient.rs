@@ -21,6 +21,9 @@ use crate::ticket::{recipient_rand_hash, Ticket, TicketExpirationParams};
 use crate::winning::WinningTicket;
 use crate::wire::PaymentMsg;
 
+/// Senders whose max float a redeemer monitor follows at most.
+pub const MAX_FOLLOWED_SENDERS: usize = 10_000;
+
 /// `maxSenderNonces`: nonces kept per recipientRand before further tickets are refused.
 pub const MAX_SENDER_NONCES: usize = 600;
 
@@ -84,6 +87,11 @@ pub struct Recipient {
     chain: Arc<dyn ChainState>,
     nonces: Mutex<HashMap<[u8; 32], NonceEntry>>,
     pending: Mutex<HashMap<Address, U256>>,
+    /// Max float per sender as a remote redeemer reports it (it knows the redemptions in
+    /// flight); preferred to the local computation while present.
+    reported_max_float: Mutex<HashMap<Address, U256>>,
+    /// Senders that asked for ticket params, for a max-float monitor to follow.
+    senders: Mutex<HashSet<Address>>,
 }
 
 impl std::fmt::Debug for Recipient {
@@ -128,6 +136,8 @@ impl Recipient {
             chain,
             nonces: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            reported_max_float: Mutex::new(HashMap::new()),
+            senders: Mutex::new(HashSet::new()),
         }
     }
 
@@ -188,8 +198,12 @@ impl Recipient {
         U256::from_be_bytes(out)
     }
 
-    /// The sender's max float after in-flight redemptions (§11.1).
+    /// The sender's max float after in-flight redemptions (§11.1): as the redeemer reports
+    /// it when one does, else computed from the chain and the local pending amounts.
     pub fn max_float(&self, sender: &Address) -> Result<U256, PmError> {
+        if let Some(reported) = self.reported_max_float(sender) {
+            return Ok(reported);
+        }
         let info = self.chain.sender_info(sender)?;
         let claimed = self.chain.claimed_reserve(sender, &self.address);
         let alloc = reserve_alloc(&info, self.chain.transcoder_pool_size(), &claimed);
@@ -257,6 +271,13 @@ impl Recipient {
         price: &Price,
         seed: U256,
     ) -> Result<TicketParams, PmError> {
+        {
+            // Bounded: anyone can sign a GetOrchestrator with a fresh key.
+            let mut seen = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.len() < MAX_FOLLOWED_SENDERS {
+                seen.insert(*sender);
+            }
+        }
         let face_value = if price.is_zero() {
             U256::ZERO
         } else {
@@ -373,6 +394,34 @@ impl Recipient {
     /// Number of recipientRands whose nonces are tracked.
     pub fn tracked_rands(&self) -> usize {
         self.nonces.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Sets (or, with `None`, forgets) the max float a remote redeemer reports for `sender`
+    /// (go-livepeer's `-redeemerAddr`: the redeemer owns the redemptions in flight).
+    pub fn set_reported_max_float(&self, sender: Address, max_float: Option<U256>) {
+        let mut g = self
+            .reported_max_float
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match max_float {
+            Some(v) => g.insert(sender, v),
+            None => g.remove(&sender),
+        };
+    }
+
+    /// The max float the redeemer last reported for `sender`, if any.
+    pub fn reported_max_float(&self, sender: &Address) -> Option<U256> {
+        let g = self
+            .reported_max_float
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        g.get(sender).copied()
+    }
+
+    /// Every sender that asked for ticket params so far.
+    pub fn senders(&self) -> Vec<Address> {
+        let g = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        g.iter().copied().collect()
     }
 
     /// Face value of this sender's tickets now being redeemed (lowers max float).

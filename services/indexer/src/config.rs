@@ -43,6 +43,9 @@ pub struct IndexerConfig {
     pub backfill_batch_blocks: u64,
     /// Pause between head polls. Milliseconds.
     pub poll_interval_ms: u64,
+    /// WebSocket endpoint (`ws://`, `wss://`) of the chain; its `newHeads` subscription wakes
+    /// the follower at once, polling stays as the fallback. Empty: polling only.
+    pub ws_url: String,
     /// Redis holding cursor and state (`redis://host:port[/db]`); empty: memory only (a
     /// restart re-indexes).
     pub redis_url: String,
@@ -76,6 +79,7 @@ impl Default for IndexerConfig {
             max_concurrent_requests: 4,
             backfill_batch_blocks: 50_000,
             poll_interval_ms: 1000,
+            ws_url: String::new(),
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             redis_key_prefix: "livefarm:indexer".to_owned(),
             bus_url: String::new(),
@@ -123,6 +127,9 @@ impl IndexerConfig {
         if self.poll_interval_ms == 0 {
             return Err(bad("poll_interval_ms", "must be at least 1"));
         }
+        if !self.ws_url.is_empty() {
+            crate::ws::validate_url(&self.ws_url)?;
+        }
         if self.redis_key_prefix.is_empty() {
             return Err(bad("redis_key_prefix", "must not be empty"));
         }
@@ -164,6 +171,7 @@ impl IndexerConfig {
         o.concurrency = self.max_concurrent_requests;
         o.batch_blocks = self.backfill_batch_blocks;
         o.poll_interval = Duration::from_millis(self.poll_interval_ms);
+        o.ws_url = self.ws_url.clone();
         o.key_prefix = self.redis_key_prefix.clone();
         o.events_stream = self.events_stream.clone();
         Ok(o)
@@ -193,6 +201,12 @@ mod tests {
         let text = toml::to_string(&c).expect("serialises");
         let back: IndexerConfig = toml::from_str(&text).expect("parses");
         assert_eq!(back, c);
+        c.ws_url = "ws://127.0.0.1:8545".into();
+        c.validate().expect("a ws url");
+        assert_eq!(c.follower_options().expect("options").ws_url, c.ws_url);
+        c.ws_url = "http://127.0.0.1:8545".into();
+        assert!(c.validate().is_err(), "not a websocket url");
+        c.ws_url.clear();
         c.max_block_range = 0;
         assert!(c.validate().is_err());
     }

@@ -5,7 +5,7 @@
 //! state are saved together after every step, so a restart resumes exactly where it stopped.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use livefarm_bus::{Headers, JobBus};
 use livefarm_runtime::Shutdown;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 use tracing::{debug, error, info, warn};
 
 use crate::error::IndexerError;
@@ -59,6 +59,9 @@ pub struct FollowerOptions {
     pub batch_blocks: u64,
     /// Pause between polls once at the head.
     pub poll_interval: Duration,
+    /// WebSocket endpoint whose `newHeads` subscription wakes [`Follower::run`] at once;
+    /// empty: polling only.
+    pub ws_url: String,
     /// Prefix of the store key (`livefarm:indexer`).
     pub key_prefix: String,
     /// Bus stream new blocks and rounds are published on.
@@ -78,6 +81,7 @@ impl FollowerOptions {
             concurrency: 4,
             batch_blocks: 50_000,
             poll_interval: Duration::from_millis(1000),
+            ws_url: String::new(),
             key_prefix: "livefarm:indexer".to_owned(),
             events_stream: crate::EVENTS_STREAM.to_owned(),
         }
@@ -196,6 +200,12 @@ pub struct Stats {
     pub resets: AtomicU64,
     /// `eth_getLogs` ranges halved.
     pub splits: AtomicU64,
+    /// `newHeads` notifications received over the WebSocket.
+    pub ws_heads: AtomicU64,
+    /// `newHeads` subscriptions set up (the first one and each reconnect).
+    pub ws_subscriptions: AtomicU64,
+    /// Whether the `newHeads` subscription is up now.
+    pub ws_connected: AtomicBool,
 }
 
 impl Default for Stats {
@@ -207,6 +217,9 @@ impl Default for Stats {
             rollbacks: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             splits: AtomicU64::new(0),
+            ws_heads: AtomicU64::new(0),
+            ws_subscriptions: AtomicU64::new(0),
+            ws_connected: AtomicBool::new(false),
         }
     }
 }
@@ -387,27 +400,40 @@ impl Follower {
         Ok(())
     }
 
-    /// Follows until `shutdown` fires; errors are logged and retried with backoff.
+    /// Follows until `shutdown` fires; errors are logged and retried with backoff. At the
+    /// head it polls every `poll_interval`, or sooner when `ws_url`'s `newHeads`
+    /// subscription reports a block.
     pub async fn run(self, shutdown: Shutdown) {
+        let wake = Arc::new(Notify::new());
+        let _watcher = (!self.opts.ws_url.is_empty()).then(|| {
+            crate::ws::spawn(
+                self.opts.ws_url.clone(),
+                wake.clone(),
+                self.handle.stats.clone(),
+                shutdown.clone(),
+            )
+        });
         let mut backoff = self.opts.poll_interval;
         loop {
-            let wait = tokio::select! {
+            let (wait, wakeable) = tokio::select! {
                 r = self.step() => match r {
                     Ok(true) => {
                         backoff = self.opts.poll_interval;
                         continue;
                     }
-                    Ok(false) => self.opts.poll_interval,
+                    Ok(false) => (self.opts.poll_interval, true),
                     Err(error) => {
                         warn!(%error, "chain follower step failed, retrying");
                         backoff = (backoff * 2).min(Duration::from_secs(30));
-                        backoff
+                        // a failing node is not hammered once per new head
+                        (backoff, false)
                     }
                 },
                 _ = shutdown.triggered() => return,
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = wake.notified(), if wakeable => {}
                 _ = shutdown.triggered() => return,
             }
         }

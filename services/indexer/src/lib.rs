@@ -1,5 +1,6 @@
 //! The Livefarm chain indexer: follows the Livepeer-compatible contracts (TicketBroker,
-//! RoundsManager, BondingManager, ServiceRegistry) over JSON-RPC, survives reorgs, keeps its
+//! RoundsManager, BondingManager, ServiceRegistry) over JSON-RPC (HTTP polling, woken at once
+//! by a WebSocket `newHeads` subscription where `ws_url` is set), survives reorgs, keeps its
 //! cursor and derived state in Redis, and serves rounds, senders, orchestrators and redeemed
 //! tickets over gRPC (`livefarm.chain.v1.ChainIndex`) and as new-block events on the bus.
 //!
@@ -18,6 +19,7 @@ mod grpc;
 pub mod rpc;
 pub mod state;
 mod store;
+mod ws;
 
 /// Generated gRPC code of `livefarm.chain.v1` (compiled by livefarm-proto).
 pub use livefarm_proto::chain::v1 as pb;

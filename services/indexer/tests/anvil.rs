@@ -1,7 +1,8 @@
 //! The indexer against a real anvil: derived state equals what the contracts say, the gRPC
-//! API and `IndexerChainState` serve it, a restart resumes from Redis, and after a reorg the
-//! state equals a fresh index of the new chain. Skipped (loudly) only when anvil is missing
-//! and LIVEFARM_REQUIRE_ANVIL is unset.
+//! API and `IndexerChainState` serve it, a restart resumes from Redis, after a reorg the
+//! state equals a fresh index of the new chain, a `newHeads` WebSocket subscription wakes the
+//! follower at once and an unreachable one leaves polling in charge. Skipped (loudly) only
+//! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -440,6 +441,132 @@ async fn after_a_reorg_the_state_equals_a_fresh_index() {
     s2.fund_deposit(U256::from(1)).await.expect("fund");
     follower.sync_to_head().await.expect("sync");
     assert_matches_chain(&net, &follower).await;
+}
+
+/// Waits up to `limit` for `cond`, checking every 20 ms.
+async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+fn deposit_of(follower: &livefarm_indexer::IndexHandle, sender: Address) -> U256 {
+    follower.read(|s| {
+        s.data
+            .senders
+            .get(&sender)
+            .map(|x| x.deposit)
+            .unwrap_or_default()
+    })
+}
+
+#[tokio::test]
+async fn new_heads_over_websocket_wake_the_follower() {
+    let Some(net) = setup().await else { return };
+    let s1 = &net.senders[0];
+    let mut opts = options(&net);
+    // a poll this slow cannot explain an update within seconds: only the subscription can
+    opts.poll_interval = Duration::from_secs(60);
+    opts.ws_url = format!("ws://127.0.0.1:{}", net.anvil.port());
+    let follower = Follower::new(opts, Store::memory())
+        .await
+        .expect("follower");
+    let handle = follower.handle();
+    let stop = Shutdown::new();
+    let follow = tokio::spawn(follower.run(stop.clone()));
+    let stats = handle.stats();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            stats.ws_subscriptions.load(Ordering::Relaxed) == 1
+        })
+        .await,
+        "the newHeads subscription is set up"
+    );
+    let head = net.owner.block_number().await.expect("head");
+    assert!(
+        wait_until(Duration::from_secs(5), || handle.read(|s| s.block_number())
+            == head)
+        .await,
+        "the first step reaches the head"
+    );
+
+    for (amount, total) in [(40u64, 40u64), (2, 42)] {
+        s1.fund_deposit(U256::from(amount)).await.expect("fund");
+        let head = net.owner.block_number().await.expect("head");
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                handle.read(|s| s.block_number()) == head
+                    && deposit_of(&handle, addr(s1)) == U256::from(total)
+            })
+            .await,
+            "block {head} and a deposit of {total} indexed within seconds, not after the 60 s poll"
+        );
+    }
+    assert!(stats.ws_heads.load(Ordering::Relaxed) >= 2);
+    assert!(stats.ws_connected.load(Ordering::Relaxed));
+    assert!(!follow.is_finished());
+
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(5), follow)
+        .await
+        .expect("stops promptly")
+        .expect("follower task");
+}
+
+#[tokio::test]
+async fn an_unreachable_websocket_leaves_polling_in_charge() {
+    let Some(net) = setup().await else { return };
+    let s1 = &net.senders[0];
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut opts = options(&net);
+    opts.ws_url = format!("ws://127.0.0.1:{closed_port}");
+    let follower = Follower::new(opts, Store::memory())
+        .await
+        .expect("follower");
+    let handle = follower.handle();
+    let stop = Shutdown::new();
+    let follow = tokio::spawn(follower.run(stop.clone()));
+
+    s1.fund_deposit(U256::from(70)).await.expect("fund");
+    let head = net.owner.block_number().await.expect("head");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            handle.read(|s| s.block_number()) == head
+                && deposit_of(&handle, addr(s1)) == U256::from(70)
+        })
+        .await,
+        "polling follows the chain without the websocket"
+    );
+    // long enough for several failed connection attempts
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s1.fund_deposit(U256::from(5)).await.expect("fund");
+    let head = net.owner.block_number().await.expect("head");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            handle.read(|s| s.block_number()) == head
+                && deposit_of(&handle, addr(s1)) == U256::from(75)
+        })
+        .await,
+        "still following after the failed attempts"
+    );
+    let stats = handle.stats();
+    assert_eq!(stats.ws_subscriptions.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.ws_heads.load(Ordering::Relaxed), 0);
+    assert!(!follow.is_finished(), "the follower did not give up");
+
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(5), follow)
+        .await
+        .expect("stops promptly")
+        .expect("follower task");
 }
 
 #[tokio::test]

@@ -74,6 +74,12 @@ pub struct BusArgs {
     /// Jobs per pipelined publish in the throughput phase (the baseline uses the same `-P`).
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Consumers of the one group in the throughput phase; default: one per core.
+    #[arg(long)]
+    pub consumers: Option<usize>,
+    /// Throughput rounds (each between two raw XADD runs); the median round is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -210,6 +216,11 @@ fn bus(args: BusArgs) -> Result<()> {
         url: args.redis_url.clone(),
         producers: args.producers.max(1),
         publish_batch: args.batch.max(1),
+        consumers: args
+            .consumers
+            .unwrap_or_else(livefarm_bus::bench::default_consumers)
+            .max(1),
+        throughput_rounds: args.rounds.max(1),
         ..Default::default()
     };
     tracing::info!(
