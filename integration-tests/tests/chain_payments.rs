@@ -22,7 +22,7 @@ use livefarm_bus::{BusOptions, JobBus};
 use livefarm_chain::testing::{anvil_path, DEV_KEYS};
 use livefarm_chain::{Address, DeployOptions, B256, U256};
 use livefarm_chain_index::IndexerChainState;
-use livefarm_orchestrator::broadcaster::{BroadcastError, Broadcaster};
+use livefarm_orchestrator::broadcaster::{BroadcastError, Broadcaster, SegmentReply};
 use livefarm_orchestrator::{net, NodeConfig, WINNING_TICKETS_STREAM};
 use livefarm_pm::{ChainState, Sender, SenderConfig, WinningTicket};
 use livefarm_profiles::{preset, Profile};
@@ -246,6 +246,21 @@ fn hex_hash(t: &WinningTicket) -> String {
     livefarm_redeemer::store::hash_hex(&t.ticket_hash)
 }
 
+/// Sends segment `seq` for the test ladder (2 s).
+async fn send(
+    b: &Broadcaster,
+    segments: &[Bytes],
+    seq: usize,
+) -> Result<SegmentReply, BroadcastError> {
+    b.submit(
+        seq as i64,
+        segments[seq].clone(),
+        &profiles(),
+        Duration::from_secs(2),
+    )
+    .await
+}
+
 /// Waits until every ticket has a final record; returns them.
 async fn wait_final(store: &Store, tickets: &[WinningTicket]) -> Vec<TicketRecord> {
     let deadline = Instant::now() + WAIT;
@@ -328,7 +343,6 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
 
     // Pay for real segments until a few tickets have won.
     let segments: Vec<Bytes> = livefarm_integration_tests::fixture_segments(40);
-    let profiles = profiles();
     let mut seq = 0usize;
     let mut tickets = 0usize;
     while winners(&farm.bus).await.len() < 3 {
@@ -336,13 +350,7 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
             seq < 20,
             "{tickets} tickets in {seq} segments and fewer than 3 won"
         );
-        let reply = b
-            .submit(
-                seq as i64,
-                segments[seq].clone(),
-                &profiles,
-                Duration::from_secs(2),
-            )
+        let reply = send(&b, &segments, seq)
             .await
             .unwrap_or_else(|e| panic!("segment {seq}: {e}"));
         assert!(
@@ -367,28 +375,15 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
     net.bcast.unlock().await.expect("unlock");
     let head = net.bcast.block_number().await.expect("block");
     chain.wait_for_block(head, WAIT).await.expect("indexed");
-    b.submit(
-        seq as i64,
-        segments[seq].clone(),
-        &profiles,
-        Duration::from_secs(2),
-    )
-    .await
-    .expect("still paid while the withdrawal is two rounds away");
+    send(&b, &segments, seq)
+        .await
+        .expect("still paid while the withdrawal is two rounds away");
     seq += 1;
     net.anvil.advance_round(&net.bcast).await.expect("round");
     let head = net.bcast.block_number().await.expect("block");
     chain.wait_for_block(head, WAIT).await.expect("indexed");
     // Our broadcaster, like go-livepeer's, stops paying from funds about to unlock...
-    match b
-        .submit(
-            seq as i64,
-            segments[seq].clone(),
-            &profiles,
-            Duration::from_secs(2),
-        )
-        .await
-    {
+    match send(&b, &segments, seq).await {
         Err(BroadcastError::Payment(message)) => assert!(message.contains("unlock"), "{message}"),
         other => panic!("the broadcaster must not pay from unlocking funds, got {other:?}"),
     }
@@ -406,15 +401,7 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
     unlocked.withdraw_round = 0;
     unaware.set_sender(b.address(), unlocked);
     let unaware = broadcaster(&farm, unaware).await;
-    match unaware
-        .submit(
-            seq as i64,
-            segments[seq].clone(),
-            &profiles,
-            Duration::from_secs(2),
-        )
-        .await
-    {
+    match send(&unaware, &segments, seq).await {
         Err(BroadcastError::Refused { status, message }) => {
             assert_eq!(status, 400, "{message}");
             assert!(message.contains("unlock"), "{message}");

@@ -496,26 +496,44 @@ async fn new_heads_over_websocket_wake_the_follower() {
     );
 
     for (amount, total) in [(40u64, 40u64), (2, 42)] {
-        s1.fund_deposit(U256::from(amount)).await.expect("fund");
-        let head = net.owner.block_number().await.expect("head");
         assert!(
-            wait_until(Duration::from_secs(5), || {
-                handle.read(|s| s.block_number()) == head
-                    && deposit_of(&handle, addr(s1)) == U256::from(total)
-            })
-            .await,
-            "block {head} and a deposit of {total} indexed within seconds, not after the 60 s poll"
+            fund_and_wait(&net, &handle, s1, amount, total, Duration::from_secs(5)).await,
+            "the head and a deposit of {total} indexed within seconds, not after the 60 s poll"
         );
     }
     assert!(stats.ws_heads.load(Ordering::Relaxed) >= 2);
     assert!(stats.ws_connected.load(Ordering::Relaxed));
     assert!(!follow.is_finished());
 
+    stop_follower(&stop, follow).await;
+}
+
+/// Stops a follower task and waits for it to end.
+async fn stop_follower(stop: &Shutdown, follow: tokio::task::JoinHandle<()>) {
     stop.trigger();
     tokio::time::timeout(Duration::from_secs(5), follow)
         .await
         .expect("stops promptly")
         .expect("follower task");
+}
+
+/// Funds `amount` more for `sender` and waits until the follower shows the head and the
+/// sender's deposit at `expected`.
+async fn fund_and_wait(
+    net: &Net,
+    handle: &livefarm_indexer::IndexHandle,
+    sender: &Chain,
+    amount: u64,
+    expected: u64,
+    within: Duration,
+) -> bool {
+    sender.fund_deposit(U256::from(amount)).await.expect("fund");
+    let head = net.owner.block_number().await.expect("head");
+    wait_until(within, || {
+        handle.read(|s| s.block_number()) == head
+            && deposit_of(handle, addr(sender)) == U256::from(expected)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -535,26 +553,14 @@ async fn an_unreachable_websocket_leaves_polling_in_charge() {
     let stop = Shutdown::new();
     let follow = tokio::spawn(follower.run(stop.clone()));
 
-    s1.fund_deposit(U256::from(70)).await.expect("fund");
-    let head = net.owner.block_number().await.expect("head");
     assert!(
-        wait_until(Duration::from_secs(10), || {
-            handle.read(|s| s.block_number()) == head
-                && deposit_of(&handle, addr(s1)) == U256::from(70)
-        })
-        .await,
+        fund_and_wait(&net, &handle, s1, 70, 70, Duration::from_secs(10)).await,
         "polling follows the chain without the websocket"
     );
     // long enough for several failed connection attempts
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    s1.fund_deposit(U256::from(5)).await.expect("fund");
-    let head = net.owner.block_number().await.expect("head");
     assert!(
-        wait_until(Duration::from_secs(10), || {
-            handle.read(|s| s.block_number()) == head
-                && deposit_of(&handle, addr(s1)) == U256::from(75)
-        })
-        .await,
+        fund_and_wait(&net, &handle, s1, 5, 75, Duration::from_secs(10)).await,
         "still following after the failed attempts"
     );
     let stats = handle.stats();
@@ -562,11 +568,7 @@ async fn an_unreachable_websocket_leaves_polling_in_charge() {
     assert_eq!(stats.ws_heads.load(Ordering::Relaxed), 0);
     assert!(!follow.is_finished(), "the follower did not give up");
 
-    stop.trigger();
-    tokio::time::timeout(Duration::from_secs(5), follow)
-        .await
-        .expect("stops promptly")
-        .expect("follower task");
+    stop_follower(&stop, follow).await;
 }
 
 #[tokio::test]

@@ -56,11 +56,15 @@ struct Running {
 }
 
 async fn spawn(config: RedeemerConfig, bus: &Arc<dyn JobBus>) -> Running {
-    let redeemer = Arc::new(
-        Redeemer::connect(config, bus.clone())
-            .await
-            .expect("redeemer connects"),
-    );
+    let redeemer = Redeemer::connect(config, bus.clone())
+        .await
+        .expect("redeemer connects");
+    run(redeemer)
+}
+
+/// Runs `redeemer` until its shutdown fires.
+fn run(redeemer: Redeemer) -> Running {
+    let redeemer = Arc::new(redeemer);
     let shutdown = Shutdown::new();
     let task = tokio::spawn(redeemer.clone().run(shutdown.clone()));
     Running {
@@ -608,18 +612,9 @@ async fn spawn_on_lease(
         lease: Box::new(livefarm_lease::testing::lease_at(api, &config.lease_name)),
         store: store.clone(),
     };
-    let redeemer = Arc::new(
-        Redeemer::connect_with(config, bus.clone(), store, election)
-            .await
-            .expect("redeemer connects"),
-    );
-    let shutdown = Shutdown::new();
-    let task = tokio::spawn(redeemer.clone().run(shutdown.clone()));
-    Running {
-        redeemer,
-        shutdown,
-        task,
-    }
+    run(Redeemer::connect_with(config, bus.clone(), store, election)
+        .await
+        .expect("redeemer connects"))
 }
 
 /// Leader election on a Kubernetes Lease. The API server is a fake
