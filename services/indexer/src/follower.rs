@@ -206,6 +206,8 @@ pub struct Stats {
     pub ws_subscriptions: AtomicU64,
     /// Whether the `newHeads` subscription is up now.
     pub ws_connected: AtomicBool,
+    /// The latest head block number `eth_blockNumber` returned (0: none yet).
+    pub head: AtomicU64,
 }
 
 impl Default for Stats {
@@ -220,6 +222,7 @@ impl Default for Stats {
             ws_heads: AtomicU64::new(0),
             ws_subscriptions: AtomicU64::new(0),
             ws_connected: AtomicBool::new(false),
+            head: AtomicU64::new(0),
         }
     }
 }
@@ -443,6 +446,7 @@ impl Follower {
     /// apply the blocks up to the head. `Ok(false)` when there was nothing to do.
     pub async fn step(&self) -> Result<bool, IndexerError> {
         let head = self.rpc.block_number().await?;
+        self.handle.stats.head.store(head, Ordering::Relaxed);
         let target = head.saturating_sub(self.opts.confirmations);
         let cursor = self.handle.read(|s| s.cursor);
         debug!(head, target, cursor = ?cursor.map(|c| c.number), "follower step");

@@ -9,13 +9,15 @@
 //! `livefarm_chain_index::IndexerChainState`; [`bench::bench`] measures a backfill
 //! against a plain `eth_getLogs` loop.
 //!
-//! Ports: gRPC 9470 (`ChainIndex`, `grpc.health.v1`), admin HTTP 9471.
+//! Ports: gRPC 9470 (`ChainIndex`, `grpc.health.v1`), admin HTTP 9471 (`/metrics`: see the
+//! README).
 
 pub mod bench;
 mod config;
 mod error;
 mod follower;
 mod grpc;
+mod metrics;
 pub mod rpc;
 pub mod state;
 mod store;
@@ -65,6 +67,8 @@ pub async fn run(config: IndexerConfig, shutdown: Shutdown) -> anyhow::Result<()
         follower = follower.with_bus(bus);
     }
     let handle = follower.handle();
+    // exported until `run` returns
+    let _exported = metrics::export(handle.clone());
 
     let readiness = Readiness::new();
     let admin =

@@ -1,8 +1,9 @@
 //! The indexer against a real anvil: derived state equals what the contracts say, the gRPC
 //! API and `IndexerChainState` serve it, a restart resumes from Redis, after a reorg the
 //! state equals a fresh index of the new chain, a `newHeads` WebSocket subscription wakes the
-//! follower at once and an unreachable one leaves polling in charge. Skipped (loudly) only
-//! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset.
+//! follower at once, an unreachable one leaves polling in charge, and the service exports its
+//! metrics on the admin port. Skipped (loudly) only when anvil is missing and
+//! LIVEFARM_REQUIRE_ANVIL is unset.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -609,4 +610,122 @@ async fn bench_full_size() {
         serde_json::to_string_pretty(&report).expect("serialises")
     );
     assert_eq!(report.logs, 50_000);
+}
+
+/// The value of the unlabelled sample `name` in an OpenMetrics text.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("integer sample"))
+}
+
+async fn scrape(admin: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .expect("scrape")
+        .error_for_status()
+        .expect("metrics status")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+#[tokio::test]
+async fn the_service_exports_its_metrics() {
+    let Some(net) = setup().await else { return };
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+    };
+    let admin = free_port();
+    let config = livefarm_indexer::IndexerConfig {
+        rpc_url: net.anvil.endpoint(),
+        controller: net.deployment.controller.to_string(),
+        max_block_range: 7,
+        poll_interval_ms: 50,
+        ws_url: format!("ws://127.0.0.1:{}", net.anvil.port()),
+        redis_url: String::new(),
+        grpc_listen: free_port(),
+        admin_listen: admin,
+        ..livefarm_indexer::IndexerConfig::default()
+    };
+    let stop = Shutdown::new();
+    let service = tokio::spawn(livefarm_indexer::run(config, stop.clone()));
+    net.senders[0]
+        .fund_deposit(U256::from(9))
+        .await
+        .expect("fund");
+    let head = net.owner.block_number().await.expect("head");
+    let lir = net.owner.last_initialized_round().await.expect("lir");
+
+    // scrape until the index reaches the head and the subscription is up
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        assert!(!service.is_finished(), "the service stopped early");
+        if let Ok(r) = reqwest::get(format!("http://{admin}/metrics")).await {
+            let text = r.text().await.expect("metrics body");
+            if sample(&text, "livefarm_indexer_block") == Some(head)
+                && sample(&text, "livefarm_indexer_ws_connected") == Some(1)
+            {
+                break text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the index did not reach block {head}:\n{text}"
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no metrics from {admin}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("{name} in\n{text}"));
+    assert!(
+        text.contains("# TYPE livefarm_indexer_blocks counter"),
+        "{text}"
+    );
+    assert!(get("livefarm_indexer_blocks_total") > 0);
+    // the deployment and the deposit emitted logs
+    assert!(get("livefarm_indexer_logs_total") > 0);
+    assert_eq!(get("livefarm_indexer_head_block"), head);
+    assert_eq!(get("livefarm_indexer_lag_blocks"), 0);
+    // anvil's L1 block is the block itself
+    assert_eq!(get("livefarm_indexer_l1_block"), head);
+    assert_eq!(get("livefarm_indexer_last_initialized_round"), lir);
+    assert_eq!(get("livefarm_indexer_reorg_blocks_total"), 0);
+    assert_eq!(get("livefarm_indexer_reindexes_total"), 0);
+    assert_eq!(get("livefarm_indexer_ws_subscriptions_total"), 1);
+    get("livefarm_indexer_get_logs_splits_total");
+    get("livefarm_indexer_ws_new_heads_total");
+
+    // a new block shows up in the gauge and the counters move on
+    let blocks_before = get("livefarm_indexer_blocks_total");
+    net.anvil.mine(3).await.expect("mine");
+    let head = net.owner.block_number().await.expect("head");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = scrape(admin).await;
+        if sample(&text, "livefarm_indexer_block") == Some(head) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the index did not follow to block {head}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        sample(&text, "livefarm_indexer_blocks_total"),
+        Some(blocks_before + 3)
+    );
+    assert!(sample(&text, "livefarm_indexer_ws_new_heads_total").is_some_and(|n| n >= 1));
+
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("stops promptly")
+        .expect("service task")
+        .expect("service ran cleanly");
 }

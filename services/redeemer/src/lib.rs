@@ -11,6 +11,7 @@ pub mod config;
 pub mod election;
 pub mod error;
 pub mod grpc;
+mod metrics;
 pub mod redeemer;
 pub mod store;
 pub mod testnet;

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use crate::config::RedeemerConfig;
 use crate::election::{Election, Leadership};
 use crate::error::RedeemerError;
+use crate::metrics::{metrics, LeaderTerm};
 use crate::store::{now_ms, Store, TicketRecord, TicketState, Written};
 use crate::tx::{bump, EstimateError, TxSender};
 
@@ -167,6 +168,8 @@ impl Redeemer {
             };
             let token = held.fence;
             info!(instance = self.instance, token, "leader: redeeming");
+            // Dropped when this term ends however it ends (also when the task is aborted).
+            let term = LeaderTerm::start();
             // The renewal runs in this task, not a spawned one, so that killing the redeemer
             // also stops renewing and a standby takes over after the TTL.
             let renew = async {
@@ -189,6 +192,7 @@ impl Redeemer {
                 r = self.lead(token, &shutdown) => r,
                 e = renew => Err(e),
             };
+            drop(term);
             match result {
                 Ok(()) => {
                     if let Err(error) = self.election.release(&self.instance, held).await {
@@ -240,6 +244,7 @@ impl Redeemer {
     }
 
     async fn ingest(&self, deliveries: Vec<Delivery>, token: u64) -> Result<(), RedeemerError> {
+        metrics().taken.inc_by(deliveries.len() as u64);
         for delivery in deliveries {
             let ticket: WinningTicket = match serde_json::from_slice(&delivery.payload) {
                 Ok(t) => t,
@@ -284,6 +289,9 @@ impl Redeemer {
 
     async fn process_open(&self, token: u64, shutdown: &Shutdown) -> Result<(), RedeemerError> {
         let open = self.store.open().await?;
+        metrics()
+            .open
+            .set(i64::try_from(open.len()).unwrap_or(i64::MAX));
         if open.is_empty() {
             return Ok(());
         }
@@ -314,8 +322,10 @@ impl Redeemer {
                 reason = why.name(),
                 "redemption put off: retrying on later blocks"
             );
+            let reason = why.name();
             record.deferred = Some(why);
             self.store.update(&record).await?;
+            metrics().deferred(reason);
         }
         Ok(())
     }
@@ -330,6 +340,8 @@ impl Redeemer {
         record.state = state;
         record.finished_at_ms = Some(now_ms());
         self.store.update(&record).await?;
+        // Counted once durable: a fenced write is the successor's outcome, not ours.
+        metrics().finished(&record);
         let ids = self
             .deliveries
             .lock()
@@ -428,6 +440,7 @@ impl Redeemer {
         };
         // Durable (and fenced) before the node sees it: never two submissions of one ticket.
         self.store.update(&record).await?;
+        metrics().submitted.inc();
         info!(ticket = hash, tx = tx.hash, nonce, "redemption submitted");
         if let Err(error) = self.sender.broadcast(&tx).await {
             warn!(ticket = hash, %error, "broadcast failed: will retry");
@@ -533,6 +546,7 @@ impl Redeemer {
                 all.push(replacement.clone());
                 record.state = TicketState::Submitted { txs: all };
                 self.store.update(&record).await?;
+                metrics().replaced.inc();
                 info!(
                     ticket = hash,
                     tx = replacement.hash,
