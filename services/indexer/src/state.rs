@@ -77,6 +77,10 @@ pub struct RoundsState {
     pub block_hashes: BTreeMap<u64, B256>,
     /// Round length parameters.
     pub params: RoundParams,
+    /// The block of the `NewRound` log of the last few rounds, where the redeemed-ticket set
+    /// is cut (see [`REDEEMED_ROUNDS_KEPT`]).
+    #[serde(default)]
+    pub initialized_at_block: BTreeMap<u64, u64>,
 }
 
 impl RoundsState {
@@ -175,6 +179,8 @@ pub enum Undo {
     Rounds(RoundsState),
     /// Forget a redeemed ticket.
     Ticket(B256),
+    /// Restore a redeemed ticket that aged out of the kept rounds.
+    Redeemed(B256, u64),
 }
 
 /// What applying a log changed.
@@ -200,6 +206,11 @@ pub struct ChainData {
     /// Redeemed ticket hashes and the block of their redemption.
     pub redeemed: BTreeMap<B256, u64>,
 }
+
+/// Rounds of redemptions kept, the current one included: a ticket is redeemable for `ticketValidityPeriod` (2) rounds
+/// after its creation round, so anything redeemed longer ago is expired on chain whatever its
+/// state; keeping more would grow the saved state with every redemption on the network.
+pub const REDEEMED_ROUNDS_KEPT: u64 = 4;
 
 /// Rounds of claims kept per sender: the current one and the one before suffice for
 /// `claimedInCurrentRound`, one more covers a reorg across a round boundary.
@@ -302,6 +313,7 @@ impl ChainData {
                 let round: u64 = e.round.saturating_to();
                 self.rounds.last_initialized_round = round;
                 self.rounds.block_hashes.insert(round, e.blockHash);
+                self.forget_old_redemptions(round, log.block_number, undo);
                 return Ok(Applied {
                     new_round: true,
                     ..changed
@@ -342,6 +354,32 @@ impl ChainData {
         Ok(Applied::default())
     }
 
+    /// Drops redemptions older than the last [`REDEEMED_ROUNDS_KEPT`] rounds when `round` is
+    /// initialised at `block`; journaled, so a rollback restores them exactly (the rounds
+    /// bookkeeping itself is in the `Undo::Rounds` pushed before).
+    fn forget_old_redemptions(&mut self, round: u64, block: u64, undo: &mut Vec<Undo>) {
+        let starts = &mut self.rounds.initialized_at_block;
+        starts.insert(round, block);
+        // The kept rounds are the current one and the ones before it, REDEEMED_ROUNDS_KEPT in all.
+        starts.retain(|r, _| r + REDEEMED_ROUNDS_KEPT > round);
+        let Some(&cutoff) = (round + 1)
+            .checked_sub(REDEEMED_ROUNDS_KEPT)
+            .and_then(|oldest| starts.get(&oldest))
+        else {
+            return;
+        };
+        let old: Vec<(B256, u64)> = self
+            .redeemed
+            .iter()
+            .filter(|(_, at)| **at < cutoff)
+            .map(|(hash, at)| (*hash, *at))
+            .collect();
+        for (hash, at) in old {
+            self.redeemed.remove(&hash);
+            undo.push(Undo::Redeemed(hash, at));
+        }
+    }
+
     /// Undoes one block's journal (newest change first).
     pub fn rollback(&mut self, undo: Vec<Undo>) {
         for step in undo.into_iter().rev() {
@@ -361,6 +399,9 @@ impl ChainData {
                 Undo::Rounds(old) => self.rounds = old,
                 Undo::Ticket(hash) => {
                     self.redeemed.remove(&hash);
+                }
+                Undo::Redeemed(hash, at) => {
+                    self.redeemed.insert(hash, at);
                 }
             }
         }
@@ -498,6 +539,75 @@ mod tests {
         data.rollback(undo1);
         assert_eq!(data, before);
         data.rollback(undo0);
+        assert_eq!(data, ChainData::default());
+    }
+
+    #[test]
+    fn redemptions_older_than_the_kept_rounds_are_forgotten_and_come_back_on_rollback() {
+        let c = contracts();
+        let mut data = ChainData::default();
+        let new_round = |round: u64, block: u64| {
+            raw(
+                c.rounds_manager,
+                &RoundsManager::NewRound {
+                    round: U256::from(round),
+                    blockHash: B256::repeat_byte(round as u8),
+                },
+                block,
+            )
+        };
+        let redemption = |nonce: u64, block: u64| {
+            let e = TicketBroker::WinningTicketRedeemed {
+                sender: Address::repeat_byte(9),
+                recipient: Address::repeat_byte(8),
+                faceValue: U256::from(1),
+                winProb: U256::MAX,
+                senderNonce: U256::from(nonce),
+                recipientRand: U256::from(nonce),
+                auxData: Bytes::new(),
+            };
+            (ticket_hash(&e), raw(c.ticket_broker, &e, block))
+        };
+        // Round r starts at block 100 r; one redemption in each round, at block 100 r + 50.
+        let mut hashes = Vec::new();
+        let mut journal = Vec::new();
+        for r in 1..=REDEEMED_ROUNDS_KEPT {
+            let mut undo = Vec::new();
+            data.apply(&c, &new_round(r, 100 * r), &mut undo)
+                .expect("decodes");
+            let (hash, log) = redemption(r, 100 * r + 50);
+            data.apply(&c, &log, &mut undo).expect("decodes");
+            hashes.push(hash);
+            journal.push(undo);
+        }
+        assert_eq!(data.redeemed.len(), hashes.len(), "nothing old enough yet");
+        let before = data.clone();
+        // The next round keeps rounds 2..=5: the cut is at round 2's start, round 1's goes.
+        let mut undo = Vec::new();
+        let next = REDEEMED_ROUNDS_KEPT + 1;
+        data.apply(&c, &new_round(next, 100 * next), &mut undo)
+            .expect("decodes");
+        assert!(
+            !data.redeemed.contains_key(&hashes[0]),
+            "round 1's redemption aged out"
+        );
+        assert!(hashes[1..].iter().all(|h| data.redeemed.contains_key(h)));
+        assert_eq!(
+            data.rounds
+                .initialized_at_block
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            (2..=next).collect::<Vec<_>>()
+        );
+        data.rollback(undo);
+        assert_eq!(
+            data, before,
+            "a rollback brings the forgotten redemption back"
+        );
+        for undo in journal.into_iter().rev() {
+            data.rollback(undo);
+        }
         assert_eq!(data, ChainData::default());
     }
 
