@@ -63,17 +63,23 @@ where
         Ok(config) => config,
         Err(error) => return fail(&error.to_string(), error.exit_code()),
     };
-    if let Err(message) = config.check() {
-        return fail(&message, EXIT_BAD_CONFIG);
-    }
+    let checked = config.check();
     if args.dump_config {
+        // Every key is printed even when the configuration is not valid yet (a service whose
+        // defaults need one more setting, such as the redeemer's controller), then why not.
         return match crate::dump_config(&config) {
             Ok(text) => {
                 print!("{text}");
-                ExitCode::SUCCESS
+                match checked {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(message) => fail(&message, EXIT_BAD_CONFIG),
+                }
             }
             Err(error) => fail(&error.to_string(), error.exit_code()),
         };
+    }
+    if let Err(message) = checked {
+        return fail(&message, EXIT_BAD_CONFIG);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
