@@ -205,16 +205,13 @@ impl Rpc {
         addresses: &[Address],
         topics: &[B256],
     ) -> Result<Vec<RawLog>, IndexerError> {
-        let filter = json!({
+        self.get_logs(json!({
             "fromBlock": hex(from),
             "toBlock": hex(to),
             "address": addresses,
             "topics": [topics],
-        });
-        self.provider
-            .raw_request::<_, Vec<RawLog>>("eth_getLogs".into(), (filter,))
-            .await
-            .map_err(|e| rpc_error("eth_getLogs", e))
+        }))
+        .await
     }
 
     /// `eth_getLogs` of one block by hash (EIP-234), so the logs belong to that very block
@@ -225,11 +222,15 @@ impl Rpc {
         addresses: &[Address],
         topics: &[B256],
     ) -> Result<Vec<RawLog>, IndexerError> {
-        let filter = json!({
+        self.get_logs(json!({
             "blockHash": block_hash,
             "address": addresses,
             "topics": [topics],
-        });
+        }))
+        .await
+    }
+
+    async fn get_logs(&self, filter: serde_json::Value) -> Result<Vec<RawLog>, IndexerError> {
         self.provider
             .raw_request::<_, Vec<RawLog>>("eth_getLogs".into(), (filter,))
             .await

@@ -9,13 +9,15 @@
 //! `.tools/browser`). Without them the test is skipped loudly, unless
 //! `LIVEFARM_REQUIRE_BROWSER` is set (CI), where it fails.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{free_port, request};
 
 /// Segment length the footage is cut into, seconds.
 const SEGMENT_SECONDS: u64 = 2;
@@ -26,39 +28,6 @@ const PROFILES: &str = "P240p30fps16x9,P144p30fps16x9";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &[u8],
-) -> Option<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .ok()?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let status = String::from_utf8_lossy(&raw[..split])
-        .split(' ')
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some((status, raw[split + 4..].to_vec()))
 }
 
 /// What the browser side needs, or why it is missing.

@@ -97,6 +97,35 @@ async fn wait_for(
     }
 }
 
+/// Funds the broadcaster's deposit with 1 ETH and makes one winning ticket of [`face`] whose
+/// params expire now.
+async fn funded_ticket(net: &TestNet) -> (WinningTicket, U256) {
+    net.bcast.fund_deposit(eth(1)).await.expect("fund");
+    let f = face();
+    let head = net.bcast.block_number().await.expect("head");
+    let t = net
+        .ticket(&net.bcast_signer, f, 1, head)
+        .await
+        .expect("ticket");
+    (t, f)
+}
+
+/// Waits until `holder` names a leader and its token.
+async fn wait_for_leader<F, Fut>(what: &str, holder: F) -> (String, u64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<(String, u64)>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(held) = holder().await {
+            return held;
+        }
+        assert!(Instant::now() < deadline, "nobody took {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_final(redeemer: &Redeemer, ticket: &WinningTicket) -> TicketRecord {
     wait_for(redeemer, ticket, "a final state", |r| r.state.is_final()).await
 }
@@ -287,13 +316,7 @@ async fn crash_between_submit_and_receipt_does_not_resubmit() {
     let Some((net, redis, bus)) = start().await else {
         return;
     };
-    net.bcast.fund_deposit(eth(1)).await.expect("fund");
-    let f = face();
-    let head = net.bcast.block_number().await.expect("head");
-    let t = net
-        .ticket(&net.bcast_signer, f, 1, head)
-        .await
-        .expect("ticket");
+    let (t, f) = funded_ticket(&net).await;
     let orch = net.orch_addr();
     let fees_before = net.bcast.pending_fees(orch).await.expect("fees");
     let nonce_before = redeemer_nonce(&net).await;
@@ -354,13 +377,7 @@ async fn stuck_transaction_is_replaced_with_a_higher_fee() {
     let Some((net, redis, bus)) = start().await else {
         return;
     };
-    net.bcast.fund_deposit(eth(1)).await.expect("fund");
-    let f = face();
-    let head = net.bcast.block_number().await.expect("head");
-    let t = net
-        .ticket(&net.bcast_signer, f, 1, head)
-        .await
-        .expect("ticket");
+    let (t, _) = funded_ticket(&net).await;
     let nonce_before = redeemer_nonce(&net).await;
     set_automine(&net, false).await;
 
@@ -399,14 +416,10 @@ async fn one_active_redeemer_and_the_standby_takes_over() {
     let a = spawn(net.redeemer_config(&redis.url(), "a"), &bus).await;
     let b = spawn(net.redeemer_config(&redis.url(), "b"), &bus).await;
     let store = a.redeemer.store().clone();
-    let deadline = Instant::now() + WAIT;
-    let (leader, token) = loop {
-        if let Some(holder) = store.lock_holder().await.expect("lock") {
-            break holder;
-        }
-        assert!(Instant::now() < deadline, "nobody took the lock");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (leader, token) = wait_for_leader("the lock", || async {
+        store.lock_holder().await.expect("lock")
+    })
+    .await;
     let stream = RedeemerConfig::default().stream;
     let head = net.bcast.block_number().await.expect("head");
     let t1 = net
@@ -630,14 +643,10 @@ async fn in_a_cluster_a_kubernetes_lease_picks_the_leader_and_fences_the_old_one
     let a = spawn_on_lease(&net, &redis, &bus, api, "a").await;
     let b = spawn_on_lease(&net, &redis, &bus, api, "b").await;
     let lease = livefarm_lease::testing::lease_at(api, "livefarm-redeemer");
-    let deadline = Instant::now() + WAIT;
-    let (leader, lease_token) = loop {
-        if let Some(holder) = lease.holder().await.expect("lease") {
-            break holder;
-        }
-        assert!(Instant::now() < deadline, "nobody took the lease");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (leader, lease_token) = wait_for_leader("the lease", || async {
+        lease.holder().await.expect("lease")
+    })
+    .await;
     assert!(
         fake.lease("livefarm-redeemer").is_some(),
         "the Lease object exists on the API server"
