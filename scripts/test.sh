@@ -26,6 +26,8 @@ echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace --locked --no-fail-fast
+# CI's disk is finite: say what the build took, so growth shows up before it fails a run.
+echo "== target dir: $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1)" >&2
 if [ -x scripts/fuzz-smoke.sh ]; then
   echo "== fuzz smoke" >&2
   scripts/fuzz-smoke.sh
