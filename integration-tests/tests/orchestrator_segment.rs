@@ -158,7 +158,6 @@ async fn start_node(name: &str, max_sessions: usize, max_segment_bytes: usize) -
     tokio::spawn(livefarm_jobs::dispatch_results(
         bus.clone(),
         waiters.clone(),
-        livefarm_jobs::private_group("orch"),
         async move { stop.triggered().await },
     ));
     let mut state = SegmentState::new(

@@ -24,6 +24,12 @@
 //! so those jobs run again) or `appendfsync always` (nothing acknowledged is lost, slower).
 //! Without persistence a restart loses every stream, group and pending job. Since delivery is
 //! at-least-once, consumers keep their outputs idempotent.
+//!
+//! # Broadcast readers
+//! A process that must see every entry of a stream (every segment result, say) tails it with
+//! [`JobBus::read_after`], keeping its own cursor in memory, rather than through a consumer
+//! group of its own: such groups would outlive their processes in Redis, one more per restart.
+//! [`JobBus::last_id`] gives the cursor for "from now on".
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,7 +107,8 @@ impl FromStr for MessageId {
     }
 }
 
-/// A stream entry read without a consumer group (see [`JobBus::range`]).
+/// A stream entry read without a consumer group (see [`JobBus::range`] and
+/// [`JobBus::read_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// Entry id.
@@ -222,6 +229,26 @@ pub trait JobBus: Send + Sync + fmt::Debug {
         after: Option<MessageId>,
         count: usize,
     ) -> BusFuture<'a, Vec<Message>>;
+
+    /// Up to `max` entries of `stream` with ids greater than `after`, oldest first, waiting up
+    /// to `block` for the first one (`Duration::ZERO`: do not wait); an empty result means
+    /// nothing arrived in time. No consumer group is involved and nothing is created, so any
+    /// number of readers can each see every entry by keeping their own cursor (the id of the
+    /// last entry they read). `MessageId::new(0, 0)` reads from the start; a stream that does
+    /// not exist yet counts as empty, and a blocked read wakes when it is created.
+    fn read_after<'a>(
+        &'a self,
+        stream: &'a str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Message>>;
+
+    /// The id of the newest entry ever added to `stream`, even if it has since been trimmed;
+    /// `None` if no entry was ever added (or the stream does not exist). A reader that wants
+    /// only entries added from now on reads after this id, so entries added between this
+    /// call and its first read are not missed.
+    fn last_id<'a>(&'a self, stream: &'a str) -> BusFuture<'a, Option<MessageId>>;
 
     /// Deletes `stream` with its groups; returns whether it existed.
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool>;

@@ -224,6 +224,48 @@ impl MemoryBus {
         }
     }
 
+    /// Up to `max` entries of `stream` after `after`, without creating anything.
+    fn read_after_now(&self, stream: &str, after: MessageId, max: usize) -> Vec<Message> {
+        let state = self.state();
+        let Some(s) = state.streams.get(stream) else {
+            return Vec::new();
+        };
+        s.entries
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(max)
+            .map(|(id, e)| Message {
+                id: *id,
+                payload: e.payload.clone(),
+                headers: e.headers.clone(),
+            })
+            .collect()
+    }
+
+    async fn read_after_inner(
+        &self,
+        stream: &str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Message>, BusError> {
+        let deadline = later(block);
+        loop {
+            // Register for the wake-up before looking, as consume_inner does.
+            let published = self.shared.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            let out = self.read_after_now(stream, after, max.max(1));
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(out);
+            }
+            let _ = tokio::time::timeout(remaining, published).await;
+        }
+    }
+
     fn reclaim_inner(
         &self,
         stream: &str,
@@ -497,6 +539,27 @@ impl JobBus for MemoryBus {
         })
     }
 
+    fn read_after<'a>(
+        &'a self,
+        stream: &'a str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Message>> {
+        Box::pin(self.read_after_inner(stream, after, max, block))
+    }
+
+    fn last_id<'a>(&'a self, stream: &'a str) -> BusFuture<'a, Option<MessageId>> {
+        Box::pin(async move {
+            Ok(self
+                .state()
+                .streams
+                .get(stream)
+                .map(|s| s.last_id)
+                .filter(|id| *id != MessageId::default()))
+        })
+    }
+
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         Box::pin(async move { Ok(self.state().streams.remove(stream).is_some()) })
     }
@@ -638,6 +701,27 @@ mod tests {
             .await
             .expect("consume");
         assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn read_after_creates_neither_stream_nor_group() {
+        let bus = MemoryBus::new(BusOptions::default());
+        let none = bus
+            .read_after("s", MessageId::default(), 10, Duration::from_millis(20))
+            .await
+            .expect("read");
+        assert!(none.is_empty());
+        assert!(!bus.state().streams.contains_key("s"));
+        let id = bus
+            .publish("s", b"x", &Headers::new())
+            .await
+            .expect("publish");
+        let got = bus
+            .read_after("s", MessageId::default(), 10, Duration::ZERO)
+            .await
+            .expect("read");
+        assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+        assert!(bus.state().streams["s"].groups.is_empty());
     }
 
     #[tokio::test]

@@ -233,6 +233,100 @@ impl RedisBus {
         resp::push_arg(out, b">");
     }
 
+    /// `XREAD` of up to `max` entries after `after`, waiting up to `block` (not at all if
+    /// zero).
+    fn encode_xread(
+        out: &mut Vec<u8>,
+        stream: &str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) {
+        resp::begin(out, if block.is_zero() { 6 } else { 8 });
+        resp::push_arg(out, b"XREAD");
+        resp::push_arg(out, b"COUNT");
+        resp::push_u64_arg(out, max.max(1) as u64);
+        if !block.is_zero() {
+            resp::push_arg(out, b"BLOCK");
+            resp::push_u64_arg(out, millis(block).max(1));
+        }
+        resp::push_arg(out, b"STREAMS");
+        resp::push_arg(out, stream.as_bytes());
+        resp::push_id_arg(out, after);
+    }
+
+    fn xread(stream: &str, after: MessageId, max: usize, block: Duration) -> Cmd {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(max.max(1));
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(millis(block).max(1));
+        }
+        cmd.arg("STREAMS").arg(stream).arg(after.to_string());
+        cmd
+    }
+
+    /// `XREAD` without a group: on a lean connection of its own when there are some (a
+    /// blocking read holds it until data arrives), else as the slow path of
+    /// [`Self::consume_inner`] does.
+    async fn read_after_inner(
+        &self,
+        stream: &str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Message>, BusError> {
+        let deliveries = match &self.fast {
+            Some(pool) => {
+                let mut out = Vec::with_capacity(96 + stream.len());
+                Self::encode_xread(&mut out, stream, after, max, block);
+                let limit = if block.is_zero() {
+                    RESPONSE_TIMEOUT
+                } else {
+                    block.saturating_add(BLOCK_GRACE)
+                };
+                pool.call_with(&out, 1, limit, read_deliveries).await?
+            }
+            None => {
+                let cmd = Self::xread(stream, after, max, block);
+                let reply = if block.is_zero() {
+                    self.query(&cmd).await?
+                } else {
+                    self.query_blocking(&cmd, block).await?
+                };
+                parse_read_reply(reply)?
+            }
+        };
+        Ok(deliveries
+            .into_iter()
+            .map(|d| Message {
+                id: d.id,
+                payload: d.payload,
+                headers: d.headers,
+            })
+            .collect())
+    }
+
+    /// `last-generated-id` from `XINFO STREAM`: unlike the newest entry still there, it
+    /// survives trimming and deletion.
+    async fn last_id_inner(&self, stream: &str) -> Result<Option<MessageId>, BusError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("STREAM").arg(stream);
+        let info = match self.query(&cmd).await {
+            Ok(reply) => into_pairs(reply)?,
+            Err(BusError::Backend(message)) if message.contains("no such key") => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let id = info
+            .iter()
+            .find(|(k, _)| as_bytes(k) == Some(b"last-generated-id".as_slice()))
+            .map(|(_, v)| parse_id(v))
+            .transpose()?
+            .ok_or_else(|| {
+                BusError::Protocol("XINFO STREAM reply without last-generated-id".to_owned())
+            })?;
+        Ok((id != MessageId::default()).then_some(id))
+    }
+
     /// Appends `XACK` of `ids` (at least one) to `out`.
     fn encode_xack(out: &mut Vec<u8>, stream: &str, group: &str, ids: &[MessageId]) {
         resp::begin(out, 3 + ids.len());
@@ -1047,6 +1141,20 @@ impl JobBus for RedisBus {
         })
     }
 
+    fn read_after<'a>(
+        &'a self,
+        stream: &'a str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Message>> {
+        Box::pin(self.read_after_inner(stream, after, max, block))
+    }
+
+    fn last_id<'a>(&'a self, stream: &'a str) -> BusFuture<'a, Option<MessageId>> {
+        Box::pin(self.last_id_inner(stream))
+    }
+
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         Box::pin(async move { Ok(as_u64(&self.query(redis::cmd("DEL").arg(stream)).await?)? > 0) })
     }
@@ -1183,6 +1291,53 @@ mod tests {
             read_deliveries(&mut error),
             Err(BusError::Backend(_))
         ));
+    }
+
+    /// The shared-connection path, taken for addresses the lean client does not speak (TLS);
+    /// the conformance suite covers the lean one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_after_and_last_id_work_without_the_lean_client() {
+        let server = crate::server::RedisServer::start()
+            .unwrap_or_else(|error| panic!("this test needs redis-server: {error}"));
+        let mut bus = RedisBus::connect(&server.url(), BusOptions::default())
+            .await
+            .expect("connect");
+        bus.fast = None;
+        let bus = Arc::new(bus);
+        assert_eq!(bus.last_id("s").await.expect("missing"), None);
+        let none = bus
+            .read_after("s", MessageId::default(), 10, Duration::from_millis(100))
+            .await
+            .expect("blocking read of a missing stream");
+        assert!(none.is_empty());
+
+        let mut headers = Headers::new();
+        headers.insert("k".to_owned(), "v".to_owned());
+        let first = bus.publish("s", b"one", &headers).await.expect("publish");
+        assert_eq!(bus.last_id("s").await.expect("last id"), Some(first));
+        let got = bus
+            .read_after("s", MessageId::default(), 10, Duration::ZERO)
+            .await
+            .expect("read");
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].id, got[0].payload.as_slice()), (first, &b"one"[..]));
+        assert_eq!(got[0].headers, headers);
+
+        let reader = {
+            let bus = Arc::clone(&bus);
+            tokio::spawn(async move {
+                bus.read_after("s", first, 10, Duration::from_secs(20))
+                    .await
+                    .expect("blocking read")
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = bus
+            .publish("s", b"two", &Headers::new())
+            .await
+            .expect("publish");
+        let woke = reader.await.expect("reader task");
+        assert_eq!(woke.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
     }
 
     #[test]

@@ -607,6 +607,216 @@ mod suite {
         assert_eq!(page[0].payload, b"job-2");
     }
 
+    const START: MessageId = MessageId::new(0, 0);
+
+    fn ids_of(messages: &[livefarm_bus::Message]) -> Vec<MessageId> {
+        messages.iter().map(|m| m.id).collect()
+    }
+
+    pub async fn read_after_reads_entries_after_an_id(bus: Arc<dyn JobBus>) {
+        let h = headers(&[("stream-id", "abc")]);
+        let first = bus.publish("jobs", b"first", &h).await.expect("publish");
+        let mut ids = vec![first];
+        ids.extend(publish_n(bus.as_ref(), "jobs", 4).await);
+
+        let all = bus
+            .read_after("jobs", START, 100, NOW)
+            .await
+            .expect("read from the start");
+        assert_eq!(ids_of(&all), ids);
+        assert_eq!(all[0].payload, b"first");
+        assert_eq!(all[0].headers, h);
+        assert_eq!(all[1].payload, b"job-0");
+        assert!(all[1].headers.is_empty());
+
+        let page = bus
+            .read_after("jobs", ids[1], 2, NOW)
+            .await
+            .expect("read after an id");
+        assert_eq!(ids_of(&page), ids[2..4]);
+        let rest = bus
+            .read_after("jobs", page[1].id, 100, NOW)
+            .await
+            .expect("read the rest");
+        assert_eq!(ids_of(&rest), ids[4..]);
+        let none = bus
+            .read_after("jobs", ids[4], 100, NOW)
+            .await
+            .expect("read past the end");
+        assert!(none.is_empty(), "{none:?}");
+
+        // Reading took nothing away: a consumer group still gets every entry.
+        let delivered = bus
+            .consume("jobs", "g", "w", 100, NOW)
+            .await
+            .expect("consume");
+        assert_eq!(delivered.len(), ids.len());
+    }
+
+    pub async fn read_after_skips_trimmed_entries(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 400).await;
+        let kept = bus.range("jobs", None, 1000).await.expect("range");
+        assert!((kept.len() as u64) < 400, "nothing trimmed");
+        // A cursor that fell behind trimming goes on from the oldest entry left.
+        let got = bus
+            .read_after("jobs", ids[0], 1000, NOW)
+            .await
+            .expect("read after a trimmed id");
+        assert_eq!(ids_of(&got), ids_of(&kept));
+        assert_eq!(got.last().map(|m| m.id), ids.last().copied());
+    }
+
+    pub async fn read_after_on_a_missing_stream_is_empty_and_creates_nothing(bus: Arc<dyn JobBus>) {
+        let none = bus
+            .read_after("nothing", START, 10, NOW)
+            .await
+            .expect("read");
+        assert!(none.is_empty());
+        let started = std::time::Instant::now();
+        let none = bus
+            .read_after("nothing", START, 10, Duration::from_millis(300))
+            .await
+            .expect("blocking read");
+        assert!(none.is_empty());
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "did not wait: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(bus.last_id("nothing").await.expect("last id"), None);
+        assert!(
+            !bus.delete_stream("nothing").await.expect("delete"),
+            "reading created the stream"
+        );
+    }
+
+    pub async fn read_after_times_out_empty(bus: Arc<dyn JobBus>) {
+        let ids = publish_n(bus.as_ref(), "jobs", 3).await;
+        let started = std::time::Instant::now();
+        let none = bus
+            .read_after("jobs", ids[2], 10, Duration::from_millis(300))
+            .await
+            .expect("blocking read");
+        let waited = started.elapsed();
+        assert!(none.is_empty(), "{none:?}");
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+            "waited {waited:?} for a 300 ms block"
+        );
+    }
+
+    pub async fn blocking_read_after_wakes_on_publish(bus: Arc<dyn JobBus>) {
+        // On a stream that does not exist yet, and on one that has entries.
+        for existing in [0, 3] {
+            let stream = format!("wake-{existing}");
+            publish_n(bus.as_ref(), &stream, existing).await;
+            let from = bus
+                .last_id(&stream)
+                .await
+                .expect("last id")
+                .unwrap_or(START);
+            let reader = {
+                let bus = Arc::clone(&bus);
+                let stream = stream.clone();
+                tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    let got = bus
+                        .read_after(&stream, from, 10, Duration::from_secs(20))
+                        .await
+                        .expect("blocking read");
+                    (got, started.elapsed())
+                })
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The bus stays usable while a reader blocks.
+            assert_eq!(bus.stream_len(&stream).await.expect("len"), existing as u64);
+            let id = bus
+                .publish(&stream, b"wake", &Headers::new())
+                .await
+                .expect("publish");
+            let (got, waited) = reader.await.expect("reader task");
+            assert_eq!(ids_of(&got), vec![id], "{stream}");
+            assert_eq!(got[0].payload, b"wake");
+            assert!(waited < Duration::from_secs(10), "woke late: {waited:?}");
+        }
+    }
+
+    pub async fn last_id_tracks_the_newest_entry(bus: Arc<dyn JobBus>) {
+        assert_eq!(bus.last_id("jobs").await.expect("missing"), None);
+        // A stream that exists with nothing ever added in it.
+        bus.ensure_group("jobs", "g").await.expect("group");
+        assert_eq!(bus.last_id("jobs").await.expect("empty"), None);
+
+        let ids = publish_n(bus.as_ref(), "jobs", 3).await;
+        assert_eq!(bus.last_id("jobs").await.expect("last id"), Some(ids[2]));
+        // Reading from it gets only what is added afterwards.
+        let from = ids[2];
+        let later = bus
+            .publish("jobs", b"later", &Headers::new())
+            .await
+            .expect("publish");
+        let got = bus.read_after("jobs", from, 10, NOW).await.expect("read");
+        assert_eq!(ids_of(&got), vec![later]);
+        assert_eq!(bus.last_id("jobs").await.expect("last id"), Some(later));
+
+        // Still the newest once older entries are trimmed.
+        let ids = publish_n(bus.as_ref(), "jobs", 300).await;
+        assert!(bus.stream_len("jobs").await.expect("len") < 300);
+        assert_eq!(
+            bus.last_id("jobs").await.expect("last id"),
+            ids.last().copied()
+        );
+
+        assert!(bus.delete_stream("jobs").await.expect("delete"));
+        assert_eq!(bus.last_id("jobs").await.expect("deleted"), None);
+    }
+
+    pub async fn independent_readers_each_see_every_entry(bus: Arc<dyn JobBus>) {
+        const N: usize = 30;
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let bus = Arc::clone(&bus);
+            readers.push(tokio::spawn(async move {
+                let mut cursor = START;
+                let mut seen = Vec::new();
+                while seen.len() < N {
+                    let got = bus
+                        .read_after("results", cursor, 4, Duration::from_secs(5))
+                        .await
+                        .expect("read");
+                    assert!(!got.is_empty(), "reader starved after {}", seen.len());
+                    cursor = got.last().map_or(cursor, |m| m.id);
+                    seen.extend(got.into_iter().map(|m| (m.id, m.payload)));
+                }
+                seen
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut ids = publish_n(bus.as_ref(), "results", N / 2).await;
+        let payloads: Vec<String> = (N / 2..N).map(|i| format!("job-{i}")).collect();
+        let empty = Headers::new();
+        let batch: Vec<(&[u8], &Headers)> =
+            payloads.iter().map(|p| (p.as_bytes(), &empty)).collect();
+        ids.extend(bus.publish_batch("results", &batch).await.expect("batch"));
+
+        let expected: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, format!("job-{i}").into_bytes()))
+            .collect();
+        for reader in readers {
+            assert_eq!(reader.await.expect("reader task"), expected);
+        }
+        // Nothing was consumed on anyone's behalf: no group saw any delivery.
+        assert_eq!(
+            bus.group_stats("results", "g").await.expect("stats"),
+            GroupStats {
+                pending: 0,
+                lag: N as u64
+            }
+        );
+    }
+
     pub async fn affinity_claims_are_compare_and_set(bus: Arc<dyn JobBus>) {
         let ttl = Duration::from_secs(30);
         assert!(bus.claim_affinity("aff:s1", "a", ttl).await.expect("claim"));
@@ -813,6 +1023,18 @@ impl JobBus for Unbatched {
     ) -> BusFuture<'a, Vec<Message>> {
         self.0.range(stream, after, count)
     }
+    fn read_after<'a>(
+        &'a self,
+        stream: &'a str,
+        after: MessageId,
+        max: usize,
+        block: Duration,
+    ) -> BusFuture<'a, Vec<Message>> {
+        self.0.read_after(stream, after, max, block)
+    }
+    fn last_id<'a>(&'a self, stream: &'a str) -> BusFuture<'a, Option<MessageId>> {
+        self.0.last_id(stream)
+    }
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         self.0.delete_stream(stream)
     }
@@ -882,6 +1104,13 @@ conformance!(
     ack_batch_counts_only_pending,
     ack_and_consume_acks_then_reads,
     range_reads_after_an_id,
+    read_after_reads_entries_after_an_id,
+    read_after_skips_trimmed_entries,
+    read_after_on_a_missing_stream_is_empty_and_creates_nothing,
+    read_after_times_out_empty,
+    blocking_read_after_wakes_on_publish,
+    last_id_tracks_the_newest_entry,
+    independent_readers_each_see_every_entry,
     affinity_claims_are_compare_and_set,
     affinity_claims_expire,
     kv_entries_expire_and_scan_by_prefix,
@@ -902,4 +1131,60 @@ fn redis_urls_carry_options() {
         assert_eq!(bus.options().max_deliveries, 9);
         bus.ping().await.expect("ping");
     });
+}
+
+/// Readers without a group leave no trace in Redis: no consumer group on the stream, and no
+/// stream created by reading one that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_read_after_creates_no_group() {
+    let (server, bus) = redis_bus().await;
+    let ids = [
+        bus.publish("results", b"a", &Headers::new())
+            .await
+            .expect("publish"),
+        bus.publish("results", b"b", &Headers::new())
+            .await
+            .expect("publish"),
+    ];
+    let from = bus.last_id("results").await.expect("last id");
+    assert_eq!(from, Some(ids[1]));
+    let got = bus
+        .read_after(
+            "results",
+            MessageId::new(0, 0),
+            10,
+            Duration::from_millis(100),
+        )
+        .await
+        .expect("read");
+    assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    let none = bus
+        .read_after(
+            "missing",
+            MessageId::new(0, 0),
+            10,
+            Duration::from_millis(100),
+        )
+        .await
+        .expect("read missing");
+    assert!(none.is_empty());
+
+    let client = ::redis::Client::open(server.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let groups: Vec<::redis::Value> = ::redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("results")
+        .query_async(&mut conn)
+        .await
+        .expect("xinfo groups");
+    assert!(groups.is_empty(), "groups created: {groups:?}");
+    let exists: u64 = ::redis::cmd("EXISTS")
+        .arg("missing")
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert_eq!(exists, 0, "reading created the stream");
 }

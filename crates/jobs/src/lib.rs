@@ -17,8 +17,9 @@
 //! consumer group [`WORKER_GROUP`], so one stream's segments stay in order and a worker that
 //! holds the stream's affinity claim is the only one reading them. Workers learn about streams
 //! from the index stream [`INDEX_STREAM`] (read without a group, so every worker sees every
-//! entry) and claim the ones nobody holds. The idempotency key of a job and of its result is
-//! `(stream_id, seq)`.
+//! entry) and claim the ones nobody holds. Every process that needs every result (ingest and
+//! the orchestrator through [`dispatch_results`], each API replica) tails [`RESULTS_STREAM`]
+//! without a group too. The idempotency key of a job and of its result is `(stream_id, seq)`.
 
 mod error;
 mod events;
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::JobsError;
 pub use events::{StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS};
-pub use waiters::{dispatch_results, private_group, ResultWaiters};
+pub use waiters::{dispatch_results, ResultWaiters};
 
 /// The index stream: one entry per enqueued job (payload: the stream id, header `seq`).
 pub const INDEX_STREAM: &str = "livefarm:jobs";

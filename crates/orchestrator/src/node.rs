@@ -372,7 +372,6 @@ where
     let dispatcher = tokio::spawn(livefarm_jobs::dispatch_results(
         Arc::clone(&bus),
         waiters.clone(),
-        livefarm_jobs::private_group("orchestrator"),
         stop(),
     ));
     let transcoder = PoolTranscoder::new(Arc::clone(&bus), storage, waiters).with_wait(

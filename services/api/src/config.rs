@@ -27,12 +27,9 @@ pub struct ApiConfig {
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
     pub live_window: usize,
-    /// Consumer group on the results stream. Playlists live in memory, so every API replica
-    /// needs a group of its own.
-    pub results_group: String,
-    /// This replica's consumer name in that group; empty: `<hostname>-<pid>`.
-    pub consumer: String,
-    /// Longest a results read blocks. Milliseconds.
+    /// Longest a read of the results stream blocks. Milliseconds. Every replica reads the
+    /// whole stream on its own (playlists live in memory), so replicas need no setting of
+    /// their own.
     pub poll_interval_ms: u64,
     /// Longest the HTTP drain may take on shutdown. Milliseconds.
     pub drain_grace_ms: u64,
@@ -44,13 +41,11 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            admin_listen: SocketAddr::from(([0, 0, 0, 0], 9481)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 9482)),
             bus_url: "redis://127.0.0.1:6379".to_owned(),
             registry_url: "memory://".to_owned(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
-            results_group: "api".to_owned(),
-            consumer: String::new(),
             poll_interval_ms: 500,
             drain_grace_ms: 10_000,
             telemetry: TelemetryConfig {
@@ -71,9 +66,6 @@ impl ApiConfig {
         if self.live_window == 0 {
             return Err(bad("live_window", "must be at least 1"));
         }
-        if self.results_group.is_empty() {
-            return Err(bad("results_group", "must not be empty"));
-        }
         let schemes = ["memory://", "redis://", "rediss://", "redis+unix://"];
         if !schemes.iter().any(|s| self.registry_url.starts_with(s)) {
             return Err(bad(
@@ -85,15 +77,6 @@ impl ApiConfig {
             return Err(bad("poll_interval_ms", "must be at least 1"));
         }
         Ok(())
-    }
-
-    /// The consumer name, defaulted to `<hostname>-<pid>`.
-    pub fn consumer_name(&self) -> String {
-        if !self.consumer.is_empty() {
-            return self.consumer.clone();
-        }
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "api".to_owned());
-        format!("{host}-{}", std::process::id())
     }
 
     /// [`ApiConfig::poll_interval_ms`] as a duration.

@@ -1,10 +1,11 @@
-//! The results consumer: reads every `SegmentResult` through its own consumer group, measures
-//! the segments in storage and feeds the playlists.
+//! The results consumer: tails every `SegmentResult` from the start of the results stream
+//! (without a consumer group, so every replica sees every result), measures the segments in
+//! storage and feeds the playlists.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use livefarm_bus::{Delivery, JobBus};
+use livefarm_bus::{JobBus, Message, MessageId};
 use livefarm_jobs::{
     ResultStatus, SegmentResult, StreamEvent, StreamEventKind, RESULTS_STREAM, STREAM_EVENTS,
 };
@@ -19,28 +20,29 @@ use crate::AppState;
 /// Results read per call.
 const BATCH: usize = 64;
 
-/// Reads `stream` under `group` until `shutdown` fires, handing each delivery to `handle`
-/// and acknowledging it afterwards (both streams are idempotent to apply, so an entry that
-/// failed is not worth redelivering). Read errors are retried after `poll`.
-async fn consume_stream<F, Fut>(
+/// Reads `stream` from its first entry until `shutdown` fires, handing each entry to `handle`
+/// in order. The cursor lives in memory: playlists do too, so a restarted replica rebuilds
+/// them from the stream's history, and replicas need no setting of their own. Both streams
+/// are idempotent to apply, so an entry that failed is not retried. Read errors are retried
+/// after `poll`.
+async fn tail_stream<F, Fut>(
     bus: Arc<dyn JobBus>,
     stream: &str,
-    group: String,
-    consumer: String,
     poll: Duration,
     shutdown: Shutdown,
     mut handle: F,
 ) where
-    F: FnMut(Delivery) -> Fut,
+    F: FnMut(Message) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    let mut cursor = MessageId::new(0, 0);
     loop {
         let read = tokio::select! {
             () = shutdown.triggered() => return,
-            read = bus.consume(stream, &group, &consumer, BATCH, poll) => read,
+            read = bus.read_after(stream, cursor, BATCH, poll) => read,
         };
-        let deliveries = match read {
-            Ok(deliveries) => deliveries,
+        let messages = match read {
+            Ok(messages) => messages,
             Err(error) => {
                 warn!(%error, stream, "cannot read the stream");
                 tokio::select! {
@@ -49,12 +51,9 @@ async fn consume_stream<F, Fut>(
                 }
             }
         };
-        for delivery in deliveries {
-            let id = delivery.id;
-            handle(delivery).await;
-            if let Err(error) = bus.ack(stream, &group, id).await {
-                warn!(%error, stream, "cannot ack an entry");
-            }
+        for message in messages {
+            cursor = message.id;
+            handle(message).await;
         }
     }
 }
@@ -63,29 +62,19 @@ async fn consume_stream<F, Fut>(
 pub async fn consume_results(
     state: AppState,
     bus: Arc<dyn JobBus>,
-    group: String,
-    consumer: String,
     poll: Duration,
     shutdown: Shutdown,
 ) {
     let state = &state;
-    consume_stream(
-        bus,
-        RESULTS_STREAM,
-        group,
-        consumer,
-        poll,
-        shutdown,
-        |delivery| async move {
-            handle(state, &delivery).await;
-        },
-    )
+    tail_stream(bus, RESULTS_STREAM, poll, shutdown, |message| async move {
+        handle(state, &message).await;
+    })
     .await;
 }
 
 /// Applies one result entry to the playlists.
-pub async fn handle(state: &AppState, delivery: &Delivery) {
-    let result = match SegmentResult::decode(&delivery.payload) {
+pub async fn handle(state: &AppState, message: &Message) {
+    let result = match SegmentResult::decode(&message.payload) {
         Ok(result) => result,
         Err(error) => {
             warn!(%error, "skipping malformed result");
@@ -93,7 +82,7 @@ pub async fn handle(state: &AppState, delivery: &Delivery) {
         }
     };
     let start_ms =
-        i64::try_from(delivery.id.ms.saturating_sub(result.timings.total_ms)).unwrap_or(i64::MAX);
+        i64::try_from(message.id.ms.saturating_sub(result.timings.total_ms)).unwrap_or(i64::MAX);
     apply_result(state, &result, start_ms).await;
 }
 
@@ -170,29 +159,19 @@ const END_GRACE: Duration = Duration::from_secs(20);
 pub async fn consume_stream_events(
     state: AppState,
     bus: Arc<dyn JobBus>,
-    group: String,
-    consumer: String,
     poll: Duration,
     shutdown: Shutdown,
 ) {
     let state = &state;
-    consume_stream(
-        bus,
-        STREAM_EVENTS,
-        group,
-        consumer,
-        poll,
-        shutdown,
-        |delivery| async move {
-            match serde_json::from_slice::<StreamEvent>(&delivery.payload) {
-                Ok(event) if event.event == StreamEventKind::Ended => {
-                    tokio::spawn(end_when_caught_up(state.clone(), event, poll));
-                }
-                Ok(_) => {}
-                Err(error) => warn!(%error, "skipping malformed stream event"),
+    tail_stream(bus, STREAM_EVENTS, poll, shutdown, |message| async move {
+        match serde_json::from_slice::<StreamEvent>(&message.payload) {
+            Ok(event) if event.event == StreamEventKind::Ended => {
+                tokio::spawn(end_when_caught_up(state.clone(), event, poll));
             }
-        },
-    )
+            Ok(_) => {}
+            Err(error) => warn!(%error, "skipping malformed stream event"),
+        }
+    })
     .await;
 }
 

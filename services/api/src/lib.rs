@@ -136,16 +136,12 @@ pub async fn start_with(
     tokio::spawn(consumer::consume_stream_events(
         state.clone(),
         bus.clone(),
-        format!("{}-events", config.results_group),
-        config.consumer_name(),
         config.poll_interval(),
         shutdown.clone(),
     ));
     let consumer = tokio::spawn(consume_results(
         state.clone(),
         bus,
-        config.results_group.clone(),
-        config.consumer_name(),
         config.poll_interval(),
         shutdown.clone(),
     ));

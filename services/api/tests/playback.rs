@@ -129,6 +129,47 @@ struct Harness {
     shutdown: Shutdown,
 }
 
+/// Stores segment `seq` of `stream_id` (source and one rendition) and publishes its result.
+async fn store_and_publish(
+    storage: &Storage,
+    bus: &dyn JobBus,
+    stream_id: &str,
+    seq: u64,
+    bytes: &Bytes,
+) {
+    let key = keys::rendition_segment(stream_id, RENDITION, seq, "ts");
+    storage.put(&key, bytes.clone()).await.expect("put");
+    storage
+        .put(&keys::source_segment(stream_id, seq), bytes.clone())
+        .await
+        .expect("put");
+    let result = SegmentResult {
+        stream_id: stream_id.to_owned(),
+        seq,
+        worker_id: "w1".to_owned(),
+        status: ResultStatus::Ok,
+        renditions: vec![RenditionResult {
+            name: RENDITION.to_owned(),
+            key,
+            width: 320,
+            height: 180,
+            frames: 60,
+            pixels: 60 * 320 * 180,
+            duration: 2.0,
+        }],
+        decoded_pixels: 0,
+        discontinuity: false,
+        source_width: 640,
+        source_height: 360,
+        timings: Timings::default(),
+        error: None,
+        attempt: 1,
+    };
+    bus.publish(RESULTS_STREAM, &result.encode(), &result.headers())
+        .await
+        .expect("publish");
+}
+
 async fn harness(window: usize) -> Harness {
     let name = livefarm_api::random_id(12).expect("random");
     let config = ApiConfig {
@@ -136,7 +177,6 @@ async fn harness(window: usize) -> Harness {
         admin_listen: "127.0.0.1:0".parse().expect("addr"),
         bus_url: format!("memory://api-test-{name}"),
         live_window: window,
-        consumer: "test".to_owned(),
         poll_interval_ms: 50,
         ..ApiConfig::default()
     };
@@ -167,38 +207,7 @@ impl Harness {
 
     /// Stores segment `seq` (source and one rendition) and publishes its result.
     async fn publish(&self, stream_id: &str, seq: u64, bytes: &Bytes) {
-        let key = keys::rendition_segment(stream_id, RENDITION, seq, "ts");
-        self.storage.put(&key, bytes.clone()).await.expect("put");
-        self.storage
-            .put(&keys::source_segment(stream_id, seq), bytes.clone())
-            .await
-            .expect("put");
-        let result = SegmentResult {
-            stream_id: stream_id.to_owned(),
-            seq,
-            worker_id: "w1".to_owned(),
-            status: ResultStatus::Ok,
-            renditions: vec![RenditionResult {
-                name: RENDITION.to_owned(),
-                key,
-                width: 320,
-                height: 180,
-                frames: 60,
-                pixels: 60 * 320 * 180,
-                duration: 2.0,
-            }],
-            decoded_pixels: 0,
-            discontinuity: false,
-            source_width: 640,
-            source_height: 360,
-            timings: Timings::default(),
-            error: None,
-            attempt: 1,
-        };
-        self.bus
-            .publish(RESULTS_STREAM, &result.encode(), &result.headers())
-            .await
-            .expect("publish");
+        store_and_publish(&self.storage, self.bus.as_ref(), stream_id, seq, bytes).await;
     }
 
     /// Waits until the media playlist satisfies `done`.
@@ -207,28 +216,37 @@ impl Harness {
         path: &str,
         done: impl Fn(&MediaPlaylist) -> bool,
     ) -> MediaPlaylist {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let response = get(self.addr(), path).await;
-            if response.status == 200 {
-                let playlist = parse_media(&response.text()).expect("media playlist parses");
-                if done(&playlist) {
-                    return playlist;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting on {path}: {} {}",
-                response.status,
-                response.text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        media_until(self.addr(), path, done).await
     }
 
     async fn stop(self) {
         self.shutdown.trigger();
         self.server.wait().await.expect("clean shutdown");
+    }
+}
+
+/// Waits until the media playlist at `path` on `addr` satisfies `done`.
+async fn media_until(
+    addr: SocketAddr,
+    path: &str,
+    done: impl Fn(&MediaPlaylist) -> bool,
+) -> MediaPlaylist {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = get(addr, path).await;
+        if response.status == 200 {
+            let playlist = parse_media(&response.text()).expect("media playlist parses");
+            if done(&playlist) {
+                return playlist;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting on {path}: {} {}",
+            response.status,
+            response.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -536,15 +554,13 @@ async fn errors_cors_and_unknown_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_registry_is_shared_between_replicas() {
     let redis = livefarm_bus::testing::start_redis();
-    let start = |name: &str| {
+    let start = || {
         let config = ApiConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             admin_listen: "127.0.0.1:0".parse().expect("addr"),
             bus_url: redis.url(),
             registry_url: redis.url(),
             storage_url: "memory://".to_owned(),
-            results_group: format!("api-{name}"),
-            consumer: name.to_owned(),
             poll_interval_ms: 50,
             ..ApiConfig::default()
         };
@@ -556,8 +572,8 @@ async fn redis_registry_is_shared_between_replicas() {
             (server, shutdown)
         }
     };
-    let (one, stop_one) = start("one").await;
-    let (two, stop_two) = start("two").await;
+    let (one, stop_one) = start().await;
+    let (two, stop_two) = start().await;
     let stream = create_stream(one.local_addr(), r#"{"name":"shared","record":true}"#).await;
     let id = stream["id"].as_str().expect("id");
     let fetched = get(two.local_addr(), &format!("/api/stream/{id}")).await;
@@ -571,6 +587,64 @@ async fn redis_registry_is_shared_between_replicas() {
     let key = stream["streamKey"].as_str().expect("streamKey");
     let by_key = registry.by_stream_key(key).await.expect("lookup");
     assert_eq!(by_key.map(|s| s.id), Some(id.to_owned()));
+
+    stop_one.trigger();
+    stop_two.trigger();
+    one.wait().await.expect("clean shutdown");
+    two.wait().await.expect("clean shutdown");
+}
+
+/// Replicas share one bus and need no setting of their own: each reads every result, so each
+/// serves the whole playlist, and one started later rebuilds it from the results stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_builds_playlists_from_every_result() {
+    let redis = livefarm_bus::testing::start_redis();
+    let objects = tempfile::tempdir().expect("tempdir");
+    let config = ApiConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_listen: "127.0.0.1:0".parse().expect("addr"),
+        bus_url: redis.url(),
+        registry_url: redis.url(),
+        storage_url: objects.path().display().to_string(),
+        poll_interval_ms: 50,
+        ..ApiConfig::default()
+    };
+    let start = || async {
+        let shutdown = Shutdown::new();
+        let server = livefarm_api::start(&config, shutdown.clone())
+            .await
+            .expect("server starts");
+        (server, shutdown)
+    };
+    let bus = livefarm_bus::connect(&redis.url()).await.expect("bus");
+    let storage = Storage::from_url(&config.storage_url)
+        .await
+        .expect("storage");
+    // Not real MPEG-TS: the playlists need only the sizes and the durations in the results.
+    let segment = Bytes::from_static(b"segment bytes");
+
+    let (one, stop_one) = start().await;
+    let stream = create_stream(one.local_addr(), r#"{"name":"replicated"}"#).await;
+    let id = stream["id"].as_str().expect("id");
+    let playback = stream["playbackId"].as_str().expect("playbackId");
+    let path = format!("/hls/{playback}/{RENDITION}/index.m3u8");
+    for seq in 0..2 {
+        store_and_publish(&storage, bus.as_ref(), id, seq, &segment).await;
+    }
+    let uris = |p: &MediaPlaylist| p.segments.iter().map(|s| s.uri.clone()).collect::<Vec<_>>();
+    let first = media_until(one.local_addr(), &path, |p| p.segments.len() == 2).await;
+    assert_eq!(uris(&first), ["0.ts", "1.ts"]);
+
+    // Started after those results: it reads them from the stream's start.
+    let (two, stop_two) = start().await;
+    let rebuilt = media_until(two.local_addr(), &path, |p| p.segments.len() == 2).await;
+    assert_eq!(uris(&rebuilt), ["0.ts", "1.ts"]);
+
+    store_and_publish(&storage, bus.as_ref(), id, 2, &segment).await;
+    for server in [&one, &two] {
+        let media = media_until(server.local_addr(), &path, |p| p.segments.len() == 3).await;
+        assert_eq!(uris(&media), ["0.ts", "1.ts", "2.ts"]);
+    }
 
     stop_one.trigger();
     stop_two.trigger();

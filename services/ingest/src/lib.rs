@@ -340,7 +340,6 @@ pub fn start(
     tokio::spawn(livefarm_jobs::dispatch_results(
         Arc::clone(&bus),
         waiters.clone(),
-        livefarm_jobs::private_group("ingest"),
         async move { shutdown.triggered().await },
     ));
     IngestState {
