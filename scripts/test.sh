@@ -8,6 +8,7 @@ scripts/install-deps.sh
 scripts/install-test-tools.sh
 scripts/install-browser-tools.sh
 scripts/install-chain-tools.sh
+scripts/install-deploy-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A one-shot build gains nothing from incremental state, which costs gigabytes of disk.
@@ -28,6 +29,10 @@ echo "== cargo test" >&2
 cargo test --workspace --locked --no-fail-fast
 # CI's disk is finite: say what the build took, so growth shows up before it fails a run.
 echo "== target dir: $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1)" >&2
+echo "== deployment: helm/livefarm, k8s/, Dockerfile against the binaries just built; terraform/" >&2
+.tools/deploy/venv/bin/python scripts/render-k8s.py --check
+.tools/deploy/venv/bin/python scripts/check-deploy.py
+.tools/deploy/venv/bin/python scripts/check-terraform.py
 if [ -x scripts/fuzz-smoke.sh ]; then
   echo "== fuzz smoke" >&2
   scripts/fuzz-smoke.sh

@@ -1,4 +1,4 @@
-//! Layered configuration: defaults, then a TOML file, then `LIVEFARM_*` environment variables,
+//! Layered configuration: defaults, then a TOML (or `.json`) file, then `LIVEFARM_*` environment variables,
 //! then explicit overrides (CLI flags), each layer deep-merged over the previous one.
 //!
 //! Environment variables map to keys by stripping the prefix, splitting on `__` and lowercasing:
@@ -26,7 +26,7 @@ pub const CONFIG_PATH_ENV: &str = "LIVEFARM_CONFIG";
 /// Where [`load`] reads each layer from.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// TOML file; it must exist when given.
+    /// TOML file (JSON when its name ends in `.json`); it must exist when given.
     pub file: Option<PathBuf>,
     /// Environment prefix, `LIVEFARM_` by default.
     pub env_prefix: String,
@@ -129,10 +129,20 @@ where
             path: path.clone(),
             source,
         })?;
-        let value: Value = toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
-            path: path.clone(),
-            source,
-        })?;
+        // JSON is for generated files (a Helm chart's `toJson`): templating engines write
+        // integers as floats in TOML (`8e+09`), but as plain integers in JSON.
+        let is_json = path.extension().is_some_and(|ext| ext == "json");
+        let value: Value = if is_json {
+            serde_json::from_str(&text).map_err(|source| ConfigError::ParseJsonFile {
+                path: path.clone(),
+                source,
+            })?
+        } else {
+            toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+                path: path.clone(),
+                source,
+            })?
+        };
         layers.merge(value, &Origin::File(path.clone()));
     }
 

@@ -87,6 +87,14 @@ pub enum ConfigError {
         /// The parser's error, with line and column.
         source: toml::de::Error,
     },
+    /// A `.json` config file is not valid JSON.
+    #[error("invalid json in config file {}: {source}", path.display())]
+    ParseJsonFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
     /// An environment variable with the config prefix does not name a key.
     #[error("environment variable {var} does not name a config key (empty segment between `__`)")]
     BadEnvName {

@@ -54,8 +54,12 @@ impl Default for ServiceConfig {
 }
 
 fn toml_file(text: &str) -> tempfile::NamedTempFile {
+    config_file(text, ".toml")
+}
+
+fn config_file(text: &str, suffix: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::Builder::new()
-        .suffix(".toml")
+        .suffix(suffix)
         .tempfile()
         .expect("temp file");
     file.write_all(text.as_bytes()).expect("write config");
@@ -208,6 +212,44 @@ fn invalid_value_names_key_and_origin() {
     assert!(message.contains("override `workers=-1`"), "{message}");
     // serde's words about the number, not about the string fallback
     assert!(message.contains("integer `-1`"), "{message}");
+}
+
+#[test]
+fn json_file_is_a_layer_like_toml() {
+    // What Helm's `toJson` writes: integers stay integers (its TOML writer prints `8e+09`), a
+    // whole-number float (`2`) still fills an f64, nested objects are sections.
+    let file = config_file(
+        r#"{"workers": 8000000000, "ratio": 2, "tags": ["a"], "admin": {"timeout_ms": 250}}"#,
+        ".json",
+    );
+    let err = load::<ServiceConfig>(&opts().file(file.path())).expect_err("u32 overflow");
+    assert!(err.to_string().contains("workers"), "{err}");
+
+    let file = config_file(
+        r#"{"workers": 12, "ratio": 2, "tags": ["a"], "admin": {"timeout_ms": 250}}"#,
+        ".json",
+    );
+    let cfg: ServiceConfig = load(&opts().file(file.path())).expect("json config");
+    assert_eq!(cfg.workers, 12);
+    assert_eq!(cfg.ratio, 2.0);
+    assert_eq!(cfg.tags, vec!["a".to_owned()]);
+    assert_eq!(cfg.admin.timeout_ms, 250);
+    assert_eq!(
+        cfg.admin.listen_addr, "127.0.0.1:9000",
+        "defaults under a json section"
+    );
+
+    let file = config_file(r#"{"admin": {"listen": "x"}}"#, ".json");
+    let err = load::<ServiceConfig>(&opts().file(file.path())).expect_err("unknown key");
+    assert!(err.to_string().contains("admin.listen"), "{err}");
+
+    let file = config_file("workers = 3\n", ".json");
+    let err = load::<ServiceConfig>(&opts().file(file.path())).expect_err("toml in a .json");
+    assert!(matches!(err, ConfigError::ParseJsonFile { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&file.path().display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]

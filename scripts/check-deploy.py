@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""Checks the Kubernetes deployment against the services it deploys.
+
+For the Helm chart (helm/livefarm) under every values file in helm/livefarm/ci/, and for each
+kustomize overlay in k8s/overlays/:
+- `helm lint --strict` and `helm template`, or `kubectl kustomize`, succeed;
+- every built-in object validates strictly against Kubernetes' OpenAPI schema
+  (kubernetes-validate); the CRD objects (ServiceMonitor, ScaledObject) are checked by hand;
+- every service's rendered config file, with the literal environment of its container, is
+  accepted by that service's own binary (`livefarm-<service> --config F --dump-config`), and the
+  ports the binary will listen on are the container's ports;
+- probes, Services, PodDisruptionBudgets and autoscalers point at things that exist;
+- GPU, chain and storage settings land where the services read them.
+Values that must be refused (chain without an RPC URL, ...) make `helm template` fail.
+
+Usage: check-deploy.py [--bin-dir target/debug]. Needs scripts/install-deploy-tools.sh.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import tomllib
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.environ.get("TOOLS", os.path.join(REPO, ".tools", "deploy"))
+HELM = os.path.join(TOOLS, "bin", "helm")
+KUBECTL = os.path.join(TOOLS, "bin", "kubectl")
+VALIDATE = os.path.join(TOOLS, "venv", "bin", "kubernetes-validate")
+CHART = os.path.join(REPO, "helm", "livefarm")
+KUBE_VERSION = "1.35.0"
+CRD_KINDS = {"ServiceMonitor", "ScaledObject"}
+WORKLOADS = {"Deployment", "StatefulSet"}
+
+failures = []
+
+
+def fail(context, message):
+    failures.append(f"{context}: {message}")
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+def load_docs(text):
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def validate_schema(context, docs):
+    builtin = [d for d in docs if d["kind"] not in CRD_KINDS]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump_all(builtin, f)
+        path = f.name
+    try:
+        out = run([VALIDATE, "--strict", "--quiet", "-k", KUBE_VERSION, path])
+        if out.returncode != 0:
+            fail(context, "kubernetes-validate:\n" + out.stdout + out.stderr)
+    finally:
+        os.unlink(path)
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_spec(workload):
+    return workload["spec"]["template"]["spec"]
+
+
+def config_of(docs, workload):
+    """The config.json a workload's pods mount, or None."""
+    for volume in pod_spec(workload).get("volumes", []):
+        cm = volume.get("configMap")
+        if volume["name"] == "config" and cm:
+            for doc in by_kind(docs, "ConfigMap"):
+                if doc["metadata"]["name"] == cm["name"]:
+                    return doc["data"].get("config.json")
+    return None
+
+
+def check_service_binary(context, bin_dir, component, config_text, container):
+    """The service's own binary accepts the rendered config; returns the effective config."""
+    binary = os.path.join(bin_dir, f"livefarm-{component}")
+    if not os.access(binary, os.X_OK):
+        fail(context, f"{binary} is missing (build the workspace first)")
+        return None
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif var["name"].endswith("_URL"):
+            # A secret-backed Redis URL: any well-formed one stands in for it.
+            env[var["name"]] = "redis://:secret@redis.example:6379/0"
+        elif "fieldRef" in var.get("valueFrom", {}):
+            env[var["name"]] = "pod-0"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "config.json")
+        with open(path, "w") as f:
+            f.write(config_text)
+        env["LIVEFARM_CONFIG"] = path
+        out = run([binary, "--dump-config"], env=env, timeout=60)
+    if out.returncode != 0:
+        fail(context, f"livefarm-{component} refuses the chart's config:\n{out.stderr.strip()}")
+        return None
+    return tomllib.loads(out.stdout)
+
+
+def listen_port(value):
+    return int(str(value).rsplit(":", 1)[1])
+
+
+# Config keys holding the addresses each service listens on, by container port name.
+LISTEN_KEYS = {
+    "ingest": {"http": "http_listen", "admin": "admin_listen", "rtmp": "rtmp_listen",
+               "srt": "srt_listen", "orchestrator": "orchestrator.listen"},
+    "segmenter": {"grpc": "grpc_listen", "admin": "admin_listen"},
+    "transcoder": {"grpc": "grpc_listen", "admin": "admin_listen"},
+    "api": {"http": "listen", "admin": "admin_listen"},
+    "indexer": {"grpc": "grpc_listen", "admin": "admin_listen"},
+    "redeemer": {"grpc": "grpc_listen", "admin": "admin_listen"},
+}
+
+
+def lookup(config, dotted):
+    value = config
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def check_workloads(context, docs, bin_dir):
+    effective = {}
+    for workload in [d for d in docs if d["kind"] in WORKLOADS]:
+        name = workload["metadata"]["name"]
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        component = labels.get("app.kubernetes.io/component")
+        selector = workload["spec"]["selector"]["matchLabels"]
+        if any(labels.get(k) != v for k, v in selector.items()):
+            fail(context, f"{name}: selector {selector} does not match its pod labels")
+        spec = pod_spec(workload)
+        container = spec["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            port = container.get(probe, {}).get("httpGet", {}).get("port")
+            if isinstance(port, str) and port not in ports:
+                fail(context, f"{name}: {probe} names port {port!r}, not a container port")
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        volumes = {v["name"] for v in spec.get("volumes", [])}
+        for claim in workload["spec"].get("volumeClaimTemplates", []):
+            volumes.add(claim["metadata"]["name"])
+        for mount in mounts:
+            if mount not in volumes:
+                fail(context, f"{name}: mounts {mount!r}, which is not a volume")
+        if component not in LISTEN_KEYS:
+            continue
+        config_text = config_of(docs, workload)
+        if config_text is None:
+            fail(context, f"{name}: no config.json mounted")
+            continue
+        if mounts.get("config") != "/etc/livefarm":
+            fail(context, f"{name}: config not mounted at /etc/livefarm")
+        cfg = check_service_binary(context, bin_dir, component, config_text, container)
+        if cfg is None:
+            continue
+        effective[component] = (workload, cfg)
+        for port_name, key in LISTEN_KEYS[component].items():
+            value = lookup(cfg, key)
+            if port_name not in ports:
+                if value is not None and not key.startswith("orchestrator"):
+                    fail(context, f"{name}: listens on {key}={value} with no container port")
+                continue
+            if value is None:
+                fail(context, f"{name}: port {port_name} is exposed but {key} is off")
+            elif listen_port(value) != ports[port_name]:
+                fail(context, f"{name}: {key}={value} but container port {port_name} is {ports[port_name]}")
+        # Files the config names must be mounted into the container.
+        for key in ("orchestrator.key_file", "orchestrator.ticket_secret_file",
+                    "orchestrator.tls_cert", "orchestrator.tls_key", "signer_key_file"):
+            path = lookup(cfg, key)
+            if path and not any(path.startswith(m + "/") for m in mounts.values()):
+                fail(context, f"{name}: {key}={path} is not under a mounted volume")
+        storage = lookup(cfg, "storage_url")
+        if storage and storage.startswith("file://"):
+            if "objects" not in mounts or not storage.startswith("file://" + mounts["objects"]):
+                fail(context, f"{name}: storage {storage} is not the shared volume")
+    return effective
+
+
+def check_services(context, docs):
+    workloads = [d for d in docs if d["kind"] in WORKLOADS]
+    for svc in by_kind(docs, "Service"):
+        selector = svc["spec"].get("selector", {})
+        targets = [w for w in workloads
+                   if all(w["spec"]["template"]["metadata"]["labels"].get(k) == v
+                          for k, v in selector.items())]
+        if len(targets) != 1:
+            fail(context, f"Service {svc['metadata']['name']} selects {len(targets)} workloads")
+            continue
+        ports = {p["name"]: p for p in pod_spec(targets[0])["containers"][0].get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            if isinstance(target, str):
+                if target not in ports:
+                    fail(context, f"Service {svc['metadata']['name']}: targetPort {target!r} unknown")
+                elif ports[target].get("protocol", "TCP") != port.get("protocol", "TCP"):
+                    fail(context, f"Service {svc['metadata']['name']}: {target} protocol differs")
+    for pdb in by_kind(docs, "PodDisruptionBudget"):
+        sel = pdb["spec"]["selector"]["matchLabels"]
+        if not any(all(w["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())
+                   for w in workloads):
+            fail(context, f"PodDisruptionBudget {pdb['metadata']['name']} selects no workload")
+    for monitor in by_kind(docs, "ServiceMonitor"):
+        sel = monitor["spec"]["selector"]["matchLabels"]
+        matching = [s for s in by_kind(docs, "Service")
+                    if all(s["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+        if len(matching) != 1 or not any(p["name"] == "admin" for p in matching[0]["spec"]["ports"]):
+            fail(context, f"ServiceMonitor {monitor['metadata']['name']} matches no admin port")
+
+
+def check_autoscaling(context, docs, effective):
+    names = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    metrics_src = open(os.path.join(REPO, "services", "transcoder", "src", "metrics.rs")).read()
+    for scaled in by_kind(docs, "ScaledObject"):
+        target = scaled["spec"]["scaleTargetRef"]["name"]
+        if target not in names:
+            fail(context, f"ScaledObject scales {target}, not a Deployment")
+        if "replicas" in names.get(target, {}).get("spec", {}):
+            fail(context, f"{target} sets replicas while KEDA scales it")
+        for trigger in scaled["spec"]["triggers"]:
+            query = trigger["metadata"]["query"]
+            for metric in re.findall(r"livefarm_[a-z_]+", query):
+                if f'"{metric}"' not in metrics_src:
+                    fail(context, f"autoscaling query uses {metric}, which the transcoder does not export")
+            threshold = float(trigger["metadata"]["threshold"])
+            _, cfg = effective.get("transcoder", (None, {}))
+            if cfg and threshold > cfg["max_sessions"]:
+                fail(context, f"threshold {threshold} above max_sessions {cfg['max_sessions']}")
+    for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        if target not in names or "replicas" in names[target]["spec"]:
+            fail(context, f"HPA target {target} missing or sets replicas")
+
+
+def check_transcoder(context, docs, effective, values):
+    if "transcoder" not in effective:
+        return
+    workload, cfg = effective["transcoder"]
+    spec = pod_spec(workload)
+    container = spec["containers"][0]
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    if grace * 1000 <= cfg["drain_grace_ms"]:
+        fail(context, f"transcoder grace {grace}s is not longer than drain_grace_ms {cfg['drain_grace_ms']}")
+    gpu = values.get("transcoder", {}).get("gpu", {}).get("enabled", False)
+    limits = container.get("resources", {}).get("limits", {})
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    if gpu:
+        if cfg["accel"] != "nvidia" or "nvidia.com/gpu" not in limits:
+            fail(context, "GPU transcoder without accel=nvidia or an nvidia.com/gpu limit")
+        if "video" not in (env.get("NVIDIA_DRIVER_CAPABILITIES") or ""):
+            fail(context, "GPU transcoder without the NVIDIA video capability (NVENC libraries)")
+        if not any(t.get("key") == "nvidia.com/gpu" for t in spec.get("tolerations", [])):
+            fail(context, "GPU transcoder does not tolerate the GPU nodes' taint")
+    elif "nvidia.com/gpu" in limits or cfg["accel"] == "nvidia":
+        fail(context, "CPU transcoder asks for GPUs")
+
+
+def check_chain(context, docs, effective, values):
+    chain = values.get("chain", {}).get("enabled", False)
+    components = set(effective)
+    if chain != ({"indexer", "redeemer"} <= components):
+        fail(context, f"chain.enabled={chain} but chain services are {components & {'indexer', 'redeemer'}}")
+    if "ingest" in effective:
+        _, cfg = effective["ingest"]
+        if cfg["orchestrator"].get("on_chain", False) != chain:
+            fail(context, "the orchestrator's on_chain does not follow chain.enabled")
+    if not chain or "redeemer" not in effective:
+        return
+    workload, _ = effective["redeemer"]
+    account = pod_spec(workload).get("serviceAccountName")
+    bindings = [b for b in by_kind(docs, "RoleBinding")
+                if any(s["name"] == account for s in b["subjects"])]
+    verbs = set()
+    for binding in bindings:
+        for role in by_kind(docs, "Role"):
+            if role["metadata"]["name"] == binding["roleRef"]["name"]:
+                for rule in role["rules"]:
+                    if "leases" in rule["resources"]:
+                        verbs |= set(rule["verbs"])
+    if not {"get", "create", "update"} <= verbs:
+        fail(context, f"the redeemer's account may only {sorted(verbs)} leases")
+    for component, (w, cfg) in effective.items():
+        if component in ("ingest", "indexer", "redeemer"):
+            continue
+        if any(v.get("secret") for v in pod_spec(w).get("volumes", [])):
+            fail(context, f"{component} mounts a secret it does not need")
+
+
+def helm(*args):
+    return run([HELM, *args])
+
+
+def check_chart(bin_dir):
+    ci_dir = os.path.join(CHART, "ci")
+    for name in sorted(os.listdir(ci_dir)):
+        if not name.endswith("-values.yaml"):
+            continue
+        path = os.path.join(ci_dir, name)
+        context = f"helm/{name}"
+        values = yaml.safe_load(open(path)) or {}
+        lint = helm("lint", "--strict", CHART, "-f", path)
+        if lint.returncode != 0:
+            fail(context, "helm lint:\n" + lint.stdout + lint.stderr)
+        out = helm("template", "lf", CHART, "-f", path, "--namespace", "video",
+                   "--kube-version", KUBE_VERSION)
+        if out.returncode != 0:
+            fail(context, "helm template:\n" + out.stderr)
+            continue
+        docs = load_docs(out.stdout)
+        validate_schema(context, docs)
+        effective = check_workloads(context, docs, bin_dir)
+        check_services(context, docs)
+        check_autoscaling(context, docs, effective)
+        check_transcoder(context, docs, effective, values)
+        check_chain(context, docs, effective, values)
+        print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
+    refused = {
+        "chain without rpcUrl": ["--set", "chain.enabled=true", "--set", "chain.controller=0x1",
+                                 "--set", "chain.keySecret.name=k"],
+        "autoscaling from zero": ["--set", "transcoder.autoscaling.enabled=true",
+                                  "--set", "transcoder.autoscaling.minReplicas=0"],
+        "external redis without url": ["--set", "redis.enabled=false"],
+        "redis without the append-only file": ["--set", "redis.appendfsync=no"],
+    }
+    for what, args in refused.items():
+        out = helm("template", "lf", CHART, *args)
+        if out.returncode == 0:
+            fail("helm refusals", f"{what} renders")
+        else:
+            print(f"ok helm refuses {what}: {out.stderr.strip().splitlines()[0]}", file=sys.stderr)
+
+
+def check_kustomize(bin_dir):
+    overlays = os.path.join(REPO, "k8s", "overlays")
+    if not os.path.isdir(overlays):
+        fail("k8s", "k8s/overlays is missing")
+        return
+    for name in sorted(os.listdir(overlays)):
+        context = f"k8s/overlays/{name}"
+        out = run([KUBECTL, "kustomize", os.path.join(overlays, name)])
+        if out.returncode != 0:
+            fail(context, "kubectl kustomize:\n" + out.stderr)
+            continue
+        docs = load_docs(out.stdout)
+        validate_schema(context, docs)
+        effective = check_workloads(context, docs, bin_dir)
+        check_services(context, docs)
+        check_autoscaling(context, docs, effective)
+        values = {"transcoder": {"gpu": {"enabled": "gpu" in name}}}
+        check_transcoder(context, docs, effective, values)
+        print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
+
+
+# In debian:bookworm-slim already (Essential or required by apt).
+SLIM_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
+
+
+def dockerfile_stages():
+    """Stage name -> (parent stage, apt packages, binaries copied from the build stage, ports)."""
+    text = open(os.path.join(REPO, "Dockerfile")).read().replace("\\\n", " ")
+    stages, current = {}, None
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "FROM":
+            current = words[3] if len(words) > 3 and words[2].upper() == "AS" else None
+            stages[current] = {"parent": words[1], "packages": set(), "binaries": [], "ports": set()}
+        elif current and words[0] == "RUN" and "apt-get" in words and "install" in words:
+            install = line[line.index("install"):].split("&&")[0].split()
+            stages[current]["packages"] |= {w for w in install[1:] if not w.startswith("-")}
+        elif current and words[0] == "COPY" and "--from=build" in words:
+            stages[current]["binaries"] += [os.path.basename(w) for w in words[2:-1]]
+        elif current and words[0] == "EXPOSE":
+            stages[current]["ports"] |= {int(w.split("/")[0]) for w in words[1:]}
+    return stages
+
+
+def needed_packages(binary):
+    """Debian packages owning the libraries `binary` names as NEEDED (direct dependencies: apt
+    brings the packages' own dependencies)."""
+    out = run(["readelf", "-d", binary])
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out.stdout))
+    resolved = {}
+    for line in run(["ldd", binary]).stdout.splitlines():
+        match = re.match(r"\s*(\S+) => (\S+)", line)
+        if match:
+            resolved[match.group(1)] = match.group(2)
+    packages = set()
+    for lib in sorted(needed):
+        if lib.startswith("ld-linux"):
+            packages.add("libc6")
+            continue
+        path = resolved.get(lib)
+        if path is None:
+            fail("Dockerfile", f"{binary} needs {lib}, which does not resolve here")
+            continue
+        # merged /usr: dpkg knows a file under the path its package shipped it at
+        candidates = [path, os.path.realpath(path)]
+        candidates += [c.replace("/usr/lib/", "/lib/", 1) for c in candidates]
+        candidates += [c.replace("/lib/", "/usr/lib/", 1) for c in candidates if c.startswith("/lib/")]
+        for candidate in candidates:
+            owner = run(["dpkg", "-S", candidate])
+            if owner.returncode == 0:
+                packages.add(owner.stdout.split(":")[0])
+                break
+        else:
+            fail("Dockerfile", f"{binary} needs {path}, which no Debian package owns")
+    return packages
+
+
+def check_dockerfile(bin_dir):
+    """Every service has an image stage whose packages cover what its binary links, and which
+    exposes the ports the chart gives its container."""
+    stages = dockerfile_stages()
+    out = helm("template", "lf", CHART, "-f", os.path.join(CHART, "ci", "default-values.yaml"),
+               "--set", "chain.enabled=true,chain.rpcUrl=http://x,chain.controller=0x1,chain.keySecret.name=k")
+    docs = load_docs(out.stdout) if out.returncode == 0 else []
+    chart_ports = {}
+    for workload in [d for d in docs if d["kind"] in WORKLOADS]:
+        component = workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        container = pod_spec(workload)["containers"][0]
+        chart_ports[component] = {p["containerPort"] for p in container.get("ports", [])}
+        image = container["image"]
+        if component in LISTEN_KEYS and image.rsplit("/", 1)[1].split(":")[0] != component:
+            fail("Dockerfile", f"the chart runs {image} for {component}")
+    for component in list(LISTEN_KEYS) + ["livefarm"]:
+        stage = stages.get(component)
+        if stage is None:
+            fail("Dockerfile", f"no stage for {component}")
+            continue
+        packages, parent = set(stage["packages"]), stage["parent"]
+        while parent in stages:
+            packages |= stages[parent]["packages"]
+            parent = stages[parent]["parent"]
+        for binary in stage["binaries"]:
+            path = os.path.join(bin_dir, binary)
+            if not os.access(path, os.X_OK):
+                fail("Dockerfile", f"{path} is missing (build the workspace first)")
+                continue
+            missing = needed_packages(path) - packages - SLIM_PACKAGES
+            if missing:
+                fail("Dockerfile", f"stage {component}: {binary} links {sorted(missing)}, not installed")
+        if component in chart_ports and not chart_ports[component] <= stage["ports"]:
+            fail("Dockerfile", f"stage {component} exposes {sorted(stage['ports'])}, "
+                                f"the chart uses {sorted(chart_ports[component])}")
+    print(f"ok Dockerfile: {len(stages)} stages", file=sys.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    parser.add_argument("--bin-dir", default=os.path.join(target, "debug"))
+    args = parser.parse_args()
+    check_chart(args.bin_dir)
+    check_kustomize(args.bin_dir)
+    check_dockerfile(args.bin_dir)
+    if failures:
+        print("\n".join(["deployment check failed:"] + failures), file=sys.stderr)
+        sys.exit(1)
+    print("deployment check passed", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
