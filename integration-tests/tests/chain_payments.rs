@@ -262,9 +262,21 @@ async fn send(
 }
 
 /// Waits until every ticket has a final record; returns them.
-async fn wait_final(store: &Store, tickets: &[WinningTicket]) -> Vec<TicketRecord> {
+async fn wait_final(farm: &Farm, tickets: &[WinningTicket]) -> Vec<TicketRecord> {
+    let store = &farm.redeemer_store;
     let deadline = Instant::now() + WAIT;
     loop {
+        // The redemptions mine blocks of their own and may cross into a new round; on a live
+        // network someone initialises it (go-livepeer's orchestrators do), here the test does.
+        if !farm
+            .net
+            .bcast
+            .current_round_initialized()
+            .await
+            .expect("round")
+        {
+            farm.net.bcast.initialize_round().await.expect("initialize");
+        }
         let mut records = Vec::new();
         for t in tickets {
             match store.get(&hex_hash(t)).await.expect("record") {
@@ -419,7 +431,7 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
         .max()
         .expect("winners");
     mine_past(&farm, &chain, last_expiry).await;
-    let records = wait_final(&farm.redeemer_store, &won).await;
+    let records = wait_final(&farm, &won).await;
     let mut face_values = U256::ZERO;
     let mut txs = HashSet::new();
     for (ticket, record) in won.iter().zip(&records) {

@@ -137,6 +137,11 @@ impl Farm {
     }
 
     fn spawn_worker(&mut self, id: &str) {
+        let worker = self.start_worker(id);
+        self.workers.push(worker);
+    }
+
+    fn start_worker(&self, id: &str) -> Worker {
         let grpc = free_port();
         let admin = free_port();
         let log = std::fs::File::create(self.dir.path().join(format!("{id}.log"))).expect("log");
@@ -173,19 +178,29 @@ impl Farm {
             .stderr(log)
             .spawn()
             .expect("spawn livefarm-transcoder");
-        self.workers.push(Worker {
+        Worker {
             id: id.to_owned(),
             child,
             grpc,
-        });
+        }
     }
 
     async fn wait_ready(&mut self, index: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut port_retries = 3;
         loop {
             if let Ok(Some(status)) = self.workers[index].child.try_wait() {
+                let log = self.log(index);
+                // A free port picked here can be taken by a parallel test before the worker
+                // binds it: pick new ones.
+                if log.contains("Address already in use") && port_retries > 0 {
+                    port_retries -= 1;
+                    let id = self.workers[index].id.clone();
+                    self.workers[index] = self.start_worker(&id);
+                    continue;
+                }
                 let id = &self.workers[index].id;
-                panic!("worker {id} exited at start: {status}\n{}", self.log(index));
+                panic!("worker {id} exited at start: {status}\n{log}");
             }
             let worker = &self.workers[index];
             if let Ok(mut client) =

@@ -27,6 +27,9 @@ fn address(a: &livefarm_pm::Address) -> Address {
     Address::from(a.0)
 }
 
+/// Mined-and-reverted redemptions of one ticket before it ends `failed`.
+pub const MAX_REVERTED_TXS: u32 = 3;
+
 /// What a contract refusal at gas estimation means for the ticket.
 enum Refusal {
     /// Final: record this state.
@@ -330,6 +333,35 @@ impl Redeemer {
         Ok(())
     }
 
+    /// A mined redemption reverted: it spent gas but not the ticket (`usedTickets` is
+    /// unchanged). Its cause is often gone a block later (gas was estimated against the latest
+    /// block and the transaction landed in the next, past a round boundary or after another
+    /// redemption of the same sender's funds), so the ticket goes back to pending and the next
+    /// poll estimates it again: a refusal that stays then names itself (`ticket is expired`,
+    /// `sender is unlocked`, ...) instead of an anonymous revert. After
+    /// [`MAX_REVERTED_TXS`] reverts it ends `failed`.
+    async fn reverted(&self, mut record: TicketRecord, tx: String) -> Result<(), RedeemerError> {
+        record.reverted_txs += 1;
+        let failed = TicketState::Failed {
+            reason: "transaction failed: reverted on chain".to_owned(),
+            tx: Some(tx.clone()),
+        };
+        if record.reverted_txs >= MAX_REVERTED_TXS {
+            return self.finish(record, failed).await;
+        }
+        warn!(
+            ticket = record.hash_hex(),
+            tx,
+            reverted = record.reverted_txs,
+            "redemption reverted on chain: estimating it again on the next poll"
+        );
+        record.state = TicketState::Pending;
+        record.deferred = Some(failed);
+        self.store.update(&record).await?;
+        metrics().deferred("reverted");
+        Ok(())
+    }
+
     async fn finish(
         &self,
         mut record: TicketRecord,
@@ -438,6 +470,8 @@ impl Redeemer {
         record.state = TicketState::Submitted {
             txs: vec![tx.clone()],
         };
+        // Whatever put it off is past: this attempt is the ticket's state now.
+        record.deferred = None;
         // Durable (and fenced) before the node sees it: never two submissions of one ticket.
         self.store.update(&record).await?;
         metrics().submitted.inc();
@@ -466,11 +500,7 @@ impl Redeemer {
             for tx in txs.iter().rev() {
                 if let Some(mined) = self.sender.mined(&tx.hash).await? {
                     if !mined.success {
-                        let state = TicketState::Failed {
-                            reason: "transaction failed: reverted on chain".to_owned(),
-                            tx: Some(tx.hash.clone()),
-                        };
-                        return self.finish(record, state).await;
+                        return self.reverted(record, tx.hash.clone()).await;
                     }
                     let head = self.sender.block_number().await?;
                     if head + 1 >= mined.block + self.config.confirmations {

@@ -150,6 +150,13 @@ pub struct TicketRecord {
     /// first, this becomes its final state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferred: Option<TicketState>,
+    /// Redemption transactions of this ticket that were mined and reverted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reverted_txs: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl TicketRecord {
@@ -163,6 +170,7 @@ impl TicketRecord {
             params_expired_at_ms: None,
             finished_at_ms: None,
             deferred: None,
+            reverted_txs: 0,
         }
     }
 

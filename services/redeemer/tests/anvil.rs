@@ -406,6 +406,125 @@ async fn stuck_transaction_is_replaced_with_a_higher_fee() {
     run.task.await.expect("join").expect("clean stop");
 }
 
+/// `Controller.pause()` / `unpause()` from the deployer (anvil's account 0, unlocked), with
+/// `tip` as its priority fee so that it runs before cheaper transactions of the same block.
+async fn set_paused(net: &TestNet, paused: bool, tip: u128) {
+    let owner = dev_signer(DEV_KEYS[0]).expect("owner key").address();
+    let selector = if paused { "0x8456cb59" } else { "0x3f4ba83a" };
+    let tx = serde_json::json!({
+        "from": format!("{owner:?}"),
+        "to": net.deployment.controller.to_string(),
+        "data": selector,
+        "gas": "0x30000",
+        "maxPriorityFeePerGas": format!("{tip:#x}"),
+        "maxFeePerGas": format!("{:#x}", tip * 4),
+    });
+    let _: serde_json::Value = net
+        .bcast
+        .provider()
+        .raw_request("eth_sendTransaction".into(), (tx,))
+        .await
+        .expect("eth_sendTransaction");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reverted_redemption_is_estimated_again_and_then_redeemed() {
+    let Some((net, redis, bus)) = start().await else {
+        return;
+    };
+    let (t, f) = funded_ticket(&net).await;
+    let deposit_before = net
+        .bcast
+        .sender_info(net.bcast_addr())
+        .await
+        .expect("sender")
+        .deposit;
+    let nonce_before = redeemer_nonce(&net).await;
+    set_automine(&net, false).await;
+    let mut config = net.redeemer_config(&redis.url(), "solo");
+    config.stuck_timeout_ms = 60_000;
+    publish(&bus, &config.stream, &t).await.expect("publish");
+    let run = spawn(config, &bus).await;
+    let submitted = wait_for(&run.redeemer, &t, "a submission", |r| {
+        matches!(r.state, TicketState::Submitted { .. })
+    })
+    .await;
+    let TicketState::Submitted { txs } = &submitted.state else {
+        unreachable!()
+    };
+    let first = txs[0].clone();
+
+    // Gas was estimated on a chain that would take it; the owner's pause lands first in the
+    // block that mines it, so the redemption reverts (`system is paused`) and uses nothing.
+    set_paused(
+        &net,
+        true,
+        first.max_priority_fee_per_gas * 10 + 1_000_000_000,
+    )
+    .await;
+    net.anvil.mine(1).await.expect("mine");
+    let put_off = wait_for(&run.redeemer, &t, "the revert", |r| {
+        r.reverted_txs == 1 && r.state == TicketState::Pending
+    })
+    .await;
+    assert!(
+        matches!(&put_off.deferred, Some(TicketState::Failed { tx: Some(tx), .. }) if *tx == first.hash),
+        "{:?}",
+        put_off.deferred
+    );
+    let receipt = net
+        .bcast
+        .provider()
+        .get_transaction_receipt(first.hash.parse().expect("tx hash"))
+        .await
+        .expect("receipt")
+        .expect("mined");
+    assert!(!receipt.status(), "the first redemption reverted on chain");
+    assert!(!net
+        .bcast
+        .used_ticket(B256::from(t.ticket_hash))
+        .await
+        .expect("usedTickets"));
+
+    // While the system is paused the estimate says so and nothing is sent.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 1);
+    let still = run
+        .redeemer
+        .store()
+        .get(&hash_hex(&t.ticket_hash))
+        .await
+        .expect("store")
+        .expect("record");
+    assert_eq!(still.state, TicketState::Pending);
+
+    set_automine(&net, true).await;
+    set_paused(&net, false, 1_000_000_000).await;
+    let done = wait_final(&run.redeemer, &t).await;
+    assert_ne!(redeemed_tx(&done), first.hash, "a new transaction");
+    assert_eq!(done.reverted_txs, 1);
+    assert!(done.deferred.is_none(), "{:?}", done.deferred);
+    assert!(net
+        .bcast
+        .used_ticket(B256::from(t.ticket_hash))
+        .await
+        .expect("usedTickets"));
+    assert_eq!(redeemer_nonce(&net).await, nonce_before + 2);
+    let deposit_after = net
+        .bcast
+        .sender_info(net.bcast_addr())
+        .await
+        .expect("sender")
+        .deposit;
+    assert_eq!(
+        deposit_before - deposit_after,
+        f,
+        "paid once, the face value"
+    );
+    run.shutdown.trigger();
+    run.task.await.expect("join").expect("clean stop");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_active_redeemer_and_the_standby_takes_over() {
     let Some((net, redis, bus)) = start().await else {
