@@ -304,6 +304,17 @@ def check_chain(context, docs, effective, values):
             fail(context, f"{component} mounts a secret it does not need")
 
 
+def check_rendered(context, docs, bin_dir, values):
+    """Every check of one rendered set of objects (a chart values file or an overlay)."""
+    validate_schema(context, docs)
+    effective = check_workloads(context, docs, bin_dir)
+    check_services(context, docs)
+    check_autoscaling(context, docs, effective)
+    check_transcoder(context, docs, effective, values)
+    check_chain(context, docs, effective, values)
+    print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
+
+
 def helm(*args):
     return run([HELM, *args])
 
@@ -324,14 +335,7 @@ def check_chart(bin_dir):
         if out.returncode != 0:
             fail(context, "helm template:\n" + out.stderr)
             continue
-        docs = load_docs(out.stdout)
-        validate_schema(context, docs)
-        effective = check_workloads(context, docs, bin_dir)
-        check_services(context, docs)
-        check_autoscaling(context, docs, effective)
-        check_transcoder(context, docs, effective, values)
-        check_chain(context, docs, effective, values)
-        print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
+        check_rendered(context, load_docs(out.stdout), bin_dir, values)
     refused = {
         "chain without rpcUrl": ["--set", "chain.enabled=true", "--set", "chain.controller=0x1",
                                  "--set", "chain.keySecret.name=k"],
@@ -359,14 +363,9 @@ def check_kustomize(bin_dir):
         if out.returncode != 0:
             fail(context, "kubectl kustomize:\n" + out.stderr)
             continue
-        docs = load_docs(out.stdout)
-        validate_schema(context, docs)
-        effective = check_workloads(context, docs, bin_dir)
-        check_services(context, docs)
-        check_autoscaling(context, docs, effective)
+        # What the overlay sets, in the chart's terms, for the checks that need it.
         values = {"transcoder": {"gpu": {"enabled": "gpu" in name}}}
-        check_transcoder(context, docs, effective, values)
-        print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
+        check_rendered(context, load_docs(out.stdout), bin_dir, values)
 
 
 # In debian:bookworm-slim already (Essential or required by apt).

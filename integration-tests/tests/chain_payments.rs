@@ -268,15 +268,7 @@ async fn wait_final(farm: &Farm, tickets: &[WinningTicket]) -> Vec<TicketRecord>
     loop {
         // The redemptions mine blocks of their own and may cross into a new round; on a live
         // network someone initialises it (go-livepeer's orchestrators do), here the test does.
-        if !farm
-            .net
-            .bcast
-            .current_round_initialized()
-            .await
-            .expect("round")
-        {
-            farm.net.bcast.initialize_round().await.expect("initialize");
-        }
+        initialize_round_if_needed(farm).await;
         let mut records = Vec::new();
         for t in tickets {
             match store.get(&hex_hash(t)).await.expect("record") {
@@ -297,21 +289,20 @@ async fn wait_final(farm: &Farm, tickets: &[WinningTicket]) -> Vec<TicketRecord>
     }
 }
 
+async fn initialize_round_if_needed(farm: &Farm) {
+    let chain = &farm.net.bcast;
+    if !chain.current_round_initialized().await.expect("round") {
+        chain.initialize_round().await.expect("initialize");
+    }
+}
+
 /// Mines until the cached chain state passes `block`, initialising rounds on the way.
 async fn mine_past(farm: &Farm, chain: &IndexerChainState, block: u64) {
     let now = farm.net.bcast.block_number().await.expect("block");
     if now <= block {
         farm.net.anvil.mine(block + 1 - now).await.expect("mine");
     }
-    if !farm
-        .net
-        .bcast
-        .current_round_initialized()
-        .await
-        .expect("round")
-    {
-        farm.net.bcast.initialize_round().await.expect("initialize");
-    }
+    initialize_round_if_needed(farm).await;
     let head = farm.net.bcast.block_number().await.expect("block");
     chain
         .wait_for_block(head, WAIT)
