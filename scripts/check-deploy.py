@@ -343,13 +343,18 @@ def check_chart(bin_dir):
                                   "--set", "transcoder.autoscaling.minReplicas=0"],
         "external redis without url": ["--set", "redis.enabled=false"],
         "redis without the append-only file": ["--set", "redis.appendfsync=no"],
+        # values.schema.json: a misspelt key fails instead of being ignored
+        "a misspelt value": ["--set", "transcoder.maxSesions=3"],
+        "an unknown auth mode": ["--set", "ingest.authMode=open"],
     }
     for what, args in refused.items():
         out = helm("template", "lf", CHART, *args)
         if out.returncode == 0:
             fail("helm refusals", f"{what} renders")
         else:
-            print(f"ok helm refuses {what}: {out.stderr.strip().splitlines()[0]}", file=sys.stderr)
+            lines = out.stderr.strip().splitlines()
+            why = next((l.strip() for l in lines if l.strip().startswith("- at")), lines[0])
+            print(f"ok helm refuses {what}: {why}", file=sys.stderr)
 
 
 def check_kustomize(bin_dir):
