@@ -208,6 +208,33 @@ impl RedisBus {
         }
     }
 
+    /// How many arguments [`Self::push_count_block`] writes.
+    fn count_block_args(block: Duration) -> usize {
+        if block.is_zero() {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// `COUNT max [BLOCK ms]` of a stream read: no `BLOCK` when `block` is zero.
+    fn push_count_block(out: &mut Vec<u8>, max: usize, block: Duration) {
+        resp::push_arg(out, b"COUNT");
+        resp::push_u64_arg(out, max.max(1) as u64);
+        if !block.is_zero() {
+            resp::push_arg(out, b"BLOCK");
+            resp::push_u64_arg(out, millis(block).max(1));
+        }
+    }
+
+    /// The same on the generic client's command.
+    fn arg_count_block(cmd: &mut Cmd, max: usize, block: Duration) {
+        cmd.arg("COUNT").arg(max.max(1));
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(millis(block).max(1));
+        }
+    }
+
     /// `XREADGROUP` of up to `max` new entries, waiting up to `block` (not at all if zero).
     fn encode_xreadgroup(
         out: &mut Vec<u8>,
@@ -217,17 +244,12 @@ impl RedisBus {
         max: usize,
         block: Duration,
     ) {
-        resp::begin(out, if block.is_zero() { 9 } else { 11 });
+        resp::begin(out, 7 + Self::count_block_args(block));
         resp::push_arg(out, b"XREADGROUP");
         resp::push_arg(out, b"GROUP");
         resp::push_arg(out, group.as_bytes());
         resp::push_arg(out, consumer.as_bytes());
-        resp::push_arg(out, b"COUNT");
-        resp::push_u64_arg(out, max.max(1) as u64);
-        if !block.is_zero() {
-            resp::push_arg(out, b"BLOCK");
-            resp::push_u64_arg(out, millis(block).max(1));
-        }
+        Self::push_count_block(out, max, block);
         resp::push_arg(out, b"STREAMS");
         resp::push_arg(out, stream.as_bytes());
         resp::push_arg(out, b">");
@@ -242,14 +264,9 @@ impl RedisBus {
         max: usize,
         block: Duration,
     ) {
-        resp::begin(out, if block.is_zero() { 6 } else { 8 });
+        resp::begin(out, 4 + Self::count_block_args(block));
         resp::push_arg(out, b"XREAD");
-        resp::push_arg(out, b"COUNT");
-        resp::push_u64_arg(out, max.max(1) as u64);
-        if !block.is_zero() {
-            resp::push_arg(out, b"BLOCK");
-            resp::push_u64_arg(out, millis(block).max(1));
-        }
+        Self::push_count_block(out, max, block);
         resp::push_arg(out, b"STREAMS");
         resp::push_arg(out, stream.as_bytes());
         resp::push_id_arg(out, after);
@@ -257,10 +274,7 @@ impl RedisBus {
 
     fn xread(stream: &str, after: MessageId, max: usize, block: Duration) -> Cmd {
         let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(max.max(1));
-        if !block.is_zero() {
-            cmd.arg("BLOCK").arg(millis(block).max(1));
-        }
+        Self::arg_count_block(&mut cmd, max, block);
         cmd.arg("STREAMS").arg(stream).arg(after.to_string());
         cmd
     }
@@ -468,14 +482,8 @@ impl RedisBus {
 
     fn xreadgroup(stream: &str, group: &str, consumer: &str, max: usize, block: Duration) -> Cmd {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(max.max(1));
-        if !block.is_zero() {
-            cmd.arg("BLOCK").arg(millis(block).max(1));
-        }
+        cmd.arg("GROUP").arg(group).arg(consumer);
+        Self::arg_count_block(&mut cmd, max, block);
         cmd.arg("STREAMS").arg(stream).arg(">");
         cmd
     }

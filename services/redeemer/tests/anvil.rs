@@ -126,6 +126,29 @@ where
     }
 }
 
+/// Aborts the leader `dead` (as `kill -9` would stop it) and waits until `survivor` redeems a
+/// new ticket of `face` (params expiring at `head`); returns that ticket's record.
+async fn kill_then_redeem_next(
+    dead: Running,
+    survivor: &Running,
+    net: &TestNet,
+    bus: &Arc<dyn JobBus>,
+    stream: &str,
+    face: U256,
+    head: u64,
+) -> TicketRecord {
+    dead.task.abort();
+    let _ = dead.task.await;
+    let next = net
+        .ticket(&net.bcast_signer, face, 2, head)
+        .await
+        .expect("ticket");
+    publish(bus, stream, &next).await.expect("publish");
+    let record = wait_final(&survivor.redeemer, &next).await;
+    redeemed_tx(&record);
+    record
+}
+
 async fn wait_final(redeemer: &Redeemer, ticket: &WinningTicket) -> TicketRecord {
     wait_for(redeemer, ticket, "a final state", |r| r.state.is_final()).await
 }
@@ -557,15 +580,7 @@ async fn one_active_redeemer_and_the_standby_takes_over() {
 
     // Kill the leader.
     let (dead, survivor) = if leader == "a" { (a, b) } else { (b, a) };
-    dead.task.abort();
-    let _ = dead.task.await;
-    let t2 = net
-        .ticket(&net.bcast_signer, f, 2, head)
-        .await
-        .expect("ticket");
-    publish(&bus, &stream, &t2).await.expect("publish");
-    let r2 = wait_final(&survivor.redeemer, &t2).await;
-    redeemed_tx(&r2);
+    let r2 = kill_then_redeem_next(dead, &survivor, &net, &bus, &stream, f, head).await;
     assert!(r2.fence > token);
     let (holder, new_token) = store.lock_holder().await.expect("lock").expect("held");
     assert_eq!(holder, survivor.redeemer.instance());
@@ -782,15 +797,7 @@ async fn in_a_cluster_a_kubernetes_lease_picks_the_leader_and_fences_the_old_one
     redeemed_tx(&r1);
 
     // Kill the leader: the standby takes the Lease after its TTL, with a newer fence.
-    first.task.abort();
-    let _ = first.task.await;
-    let t2 = net
-        .ticket(&net.bcast_signer, f, 2, head)
-        .await
-        .expect("ticket");
-    publish(&bus, &stream, &t2).await.expect("publish");
-    let r2 = wait_final(&second.redeemer, &t2).await;
-    redeemed_tx(&r2);
+    let r2 = kill_then_redeem_next(first, &second, &net, &bus, &stream, f, head).await;
     assert!(r2.fence > r1.fence, "a new term fences the old one");
     let (holder, new_lease_token) = lease.holder().await.expect("lease").expect("held");
     assert_eq!(holder, second.redeemer.instance());
