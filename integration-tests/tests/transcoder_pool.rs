@@ -112,6 +112,7 @@ impl Farm {
         let redis = RedisServer::start_with(RedisServerConfig {
             port: None,
             aof_dir: persistent.then_some(aof_dir),
+            ..RedisServerConfig::default()
         })
         .unwrap_or_else(|e| panic!("this test needs redis-server: {e}"));
         let objects = dir.path().join("objects");

@@ -44,23 +44,23 @@ impl BusError {
 
 impl From<redis::RedisError> for BusError {
     fn from(error: redis::RedisError) -> Self {
-        use redis::{ErrorKind, ServerErrorKind};
-        let retryable = match error.kind() {
-            ErrorKind::Io => true,
-            ErrorKind::Server(kind) => matches!(
-                kind,
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::ReadOnly
-            ),
-            _ => error.is_connection_dropped() || error.is_timeout(),
-        };
-        if retryable {
+        if crate::redis_connect::is_transient(&error) {
             BusError::Unavailable(error.to_string())
         } else {
             BusError::Backend(error.to_string())
+        }
+    }
+}
+
+impl From<crate::redis_connect::RedisConnectError> for BusError {
+    fn from(error: crate::redis_connect::RedisConnectError) -> Self {
+        use crate::redis_connect::RedisConnectError;
+        match error {
+            RedisConnectError::InvalidUrl { url, reason } => BusError::InvalidUrl { url, reason },
+            error @ RedisConnectError::Redis { .. } if error.is_retryable() => {
+                BusError::Unavailable(error.to_string())
+            }
+            error => BusError::Backend(error.to_string()),
         }
     }
 }

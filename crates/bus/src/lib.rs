@@ -1,21 +1,29 @@
-//! The Livefarm job bus: named streams of jobs read through consumer groups, with at-least-once
-//! delivery, reclaim of jobs whose worker died, a dead-letter stream for poison jobs and bounded
-//! stream length; plus a small key/value store with TTLs for worker registration, heartbeats and
-//! per-stream affinity claims.
+//! The Livefarm job bus, in two traits:
+//! - [`StreamBus`]: named streams of jobs read through consumer groups, with at-least-once
+//!   delivery, reclaim of jobs whose worker died, a dead-letter stream for poison jobs, bounded
+//!   stream length, and reads without a group for readers that must see every entry;
+//! - [`KvStore`]: a small key/value store with TTLs for worker registration, heartbeats and
+//!   per-stream affinity claims.
 //!
-//! Two backends sit behind one [`JobBus`] trait, chosen by URL in [`connect`]:
-//! - `redis://host:port[/db]`: Redis Streams (Redis 7 or newer). The connection reconnects by
-//!   itself with backoff; while Redis is down calls fail with a retryable error
-//!   ([`BusError::is_retryable`]) and succeed again once it is back, on the same bus object.
+//! [`JobBus`] is both, for callers that use both; a caller that needs one side takes only that
+//! trait. Two backends implement them, chosen by URL in [`connect`]:
+//! - `redis://host:port[/db]` or `rediss://...` (TLS): Redis Streams (Redis 7 or newer); see
+//!   [`redis_connect`] for URLs, TLS and the CA file. Connections are opened again as needed;
+//!   while Redis is down calls fail with a retryable error ([`BusError::is_retryable`]) and
+//!   succeed again once it is back, on the same bus object.
 //! - `memory://[name]`: an in-process bus with the same semantics (ids, delivery counts, idle
 //!   times, reclaim, dead letters, trimming, TTLs). Buses with the same name in one process share
 //!   state, so services started in one process see one bus; the state lives until the process ends.
 //!
 //! Both accept `?maxlen=N&max_deliveries=M` to override [`BusOptions`].
 //!
+//! [`redis_connect`] is also how the registry and the indexer's and redeemer's stores open
+//! Redis. Feature `testing` adds a `redis-server` launcher (`server`) and test helpers
+//! (`testing`); production builds leave them out.
+//!
 //! # Delivery and durability
 //! Delivery is at-least-once: a job stays pending in its group until acknowledged, and
-//! [`JobBus::reclaim`] hands jobs idle for longer than `min_idle` to another consumer. A job
+//! [`StreamBus::reclaim`] hands jobs idle for longer than `min_idle` to another consumer. A job
 //! delivered more than [`BusOptions::max_deliveries`] times is moved to `<stream>:dlq` with its
 //! original id, headers and the reason, and acknowledged, so it stops blocking capacity.
 //!
@@ -27,9 +35,9 @@
 //!
 //! # Broadcast readers
 //! A process that must see every entry of a stream (every segment result, say) tails it with
-//! [`JobBus::read_after`], keeping its own cursor in memory, rather than through a consumer
+//! [`StreamBus::read_after`], keeping its own cursor in memory, rather than through a consumer
 //! group of its own: such groups would outlive their processes in Redis, one more per restart.
-//! [`JobBus::last_id`] gives the cursor for "from now on".
+//! [`StreamBus::last_id`] gives the cursor for "from now on".
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,11 +47,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub mod bench;
 mod error;
 mod memory;
 mod redis_bus;
+pub mod redis_connect;
 mod resp;
+#[cfg(any(test, feature = "testing"))]
 pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -107,15 +116,15 @@ impl FromStr for MessageId {
     }
 }
 
-/// A stream entry read without a consumer group (see [`JobBus::range`] and
-/// [`JobBus::read_after`]).
+/// A stream entry read without a consumer group (see [`StreamBus::range`] and
+/// [`StreamBus::read_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// Entry id.
     pub id: MessageId,
     /// Opaque payload bytes.
     pub payload: Vec<u8>,
-    /// Headers given to [`JobBus::publish`].
+    /// Headers given to [`StreamBus::publish`].
     pub headers: Headers,
 }
 
@@ -126,7 +135,7 @@ pub struct Delivery {
     pub id: MessageId,
     /// Opaque payload bytes.
     pub payload: Vec<u8>,
-    /// Headers given to [`JobBus::publish`].
+    /// Headers given to [`StreamBus::publish`].
     pub headers: Headers,
     /// How many times the message has been delivered in this group, this time included.
     pub delivery_count: u64,
@@ -160,11 +169,12 @@ impl Default for BusOptions {
     }
 }
 
-/// A job bus: named streams read through consumer groups, plus a key/value store with TTLs.
+/// Named streams of jobs read through consumer groups, with reclaim and dead letters, and
+/// broadcast reads that keep their own cursor.
 ///
-/// Stream, group, consumer and key names are arbitrary strings. Every method is safe to call
+/// Stream, group and consumer names are arbitrary strings. Every method is safe to call
 /// concurrently from many tasks on one shared instance.
-pub trait JobBus: Send + Sync + fmt::Debug {
+pub trait StreamBus: Send + Sync + fmt::Debug {
     /// The options this bus was opened with.
     fn options(&self) -> &BusOptions;
 
@@ -253,45 +263,7 @@ pub trait JobBus: Send + Sync + fmt::Debug {
     /// Deletes `stream` with its groups; returns whether it existed.
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool>;
 
-    /// Sets `key` to `value`, expiring after `ttl`.
-    fn set_with_ttl<'a>(
-        &'a self,
-        key: &'a str,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> BusFuture<'a, ()>;
-
-    /// The value of `key`, if set and not expired.
-    fn get<'a>(&'a self, key: &'a str) -> BusFuture<'a, Option<Vec<u8>>>;
-
-    /// Deletes `key`; returns whether it was set.
-    fn delete<'a>(&'a self, key: &'a str) -> BusFuture<'a, bool>;
-
-    /// Every live key starting with `prefix` with its value, sorted by key.
-    fn scan_prefix<'a>(&'a self, prefix: &'a str) -> BusFuture<'a, Vec<(String, Vec<u8>)>>;
-
-    /// Claims `key` for `owner` for `ttl` if nobody else holds it; an owner that already holds
-    /// it keeps it and gets a fresh `ttl`. Returns whether `owner` holds it now.
-    fn claim_affinity<'a>(
-        &'a self,
-        key: &'a str,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> BusFuture<'a, bool>;
-
-    /// Extends `owner`'s claim on `key` to `ttl` from now; false (and nothing changes) if
-    /// `owner` does not hold it.
-    fn renew_affinity<'a>(
-        &'a self,
-        key: &'a str,
-        owner: &'a str,
-        ttl: Duration,
-    ) -> BusFuture<'a, bool>;
-
-    /// Drops `owner`'s claim on `key`; false (and nothing changes) if `owner` does not hold it.
-    fn release_affinity<'a>(&'a self, key: &'a str, owner: &'a str) -> BusFuture<'a, bool>;
-
-    /// Appends several messages to `stream` in order, as [`JobBus::publish`] would one by one,
+    /// Appends several messages to `stream` in order, as [`StreamBus::publish`] would one by one,
     /// and returns their ids in the same order. Redis sends them as one `MULTI`/`EXEC` in one
     /// round trip, so they land together; if the connection fails after the server applied
     /// the batch, a retry publishes it twice, which at-least-once delivery already allows for.
@@ -332,7 +304,7 @@ pub trait JobBus: Send + Sync + fmt::Debug {
         })
     }
 
-    /// Acknowledges `ack` as [`JobBus::ack_batch`] does, then consumes as [`JobBus::consume`]
+    /// Acknowledges `ack` as [`StreamBus::ack_batch`] does, then consumes as [`StreamBus::consume`]
     /// does; returns how many of `ack` were pending and the new deliveries. A worker that
     /// acknowledges each batch as it asks for the next saves a round trip per batch: Redis
     /// gets both commands in one write. If the call fails, the acknowledgements may or may
@@ -366,7 +338,55 @@ pub trait JobBus: Send + Sync + fmt::Debug {
     }
 }
 
-/// Opens the bus named by `url` (`redis://...` or `memory://[name]`) with options from its
+/// A key/value store with TTLs: worker registrations, heartbeats and per-stream affinity
+/// claims. Key names are arbitrary strings; every method is safe to call concurrently.
+pub trait KvStore: Send + Sync + fmt::Debug {
+    /// Sets `key` to `value`, expiring after `ttl`.
+    fn set_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BusFuture<'a, ()>;
+
+    /// The value of `key`, if set and not expired.
+    fn get<'a>(&'a self, key: &'a str) -> BusFuture<'a, Option<Vec<u8>>>;
+
+    /// Deletes `key`; returns whether it was set.
+    fn delete<'a>(&'a self, key: &'a str) -> BusFuture<'a, bool>;
+
+    /// Every live key starting with `prefix` with its value, sorted by key.
+    fn scan_prefix<'a>(&'a self, prefix: &'a str) -> BusFuture<'a, Vec<(String, Vec<u8>)>>;
+
+    /// Claims `key` for `owner` for `ttl` if nobody else holds it; an owner that already holds
+    /// it keeps it and gets a fresh `ttl`. Returns whether `owner` holds it now.
+    fn claim_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool>;
+
+    /// Extends `owner`'s claim on `key` to `ttl` from now; false (and nothing changes) if
+    /// `owner` does not hold it.
+    fn renew_affinity<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BusFuture<'a, bool>;
+
+    /// Drops `owner`'s claim on `key`; false (and nothing changes) if `owner` does not hold it.
+    fn release_affinity<'a>(&'a self, key: &'a str, owner: &'a str) -> BusFuture<'a, bool>;
+}
+
+/// Both halves of the bus, for callers that use streams and keys alike; implemented for every
+/// type that implements [`StreamBus`] and [`KvStore`].
+pub trait JobBus: StreamBus + KvStore {}
+
+impl<T: StreamBus + KvStore + ?Sized> JobBus for T {}
+
+/// Opens the bus named by `url` (`redis[s]://...` or `memory://[name]`) with options from its
 /// query string, defaults otherwise. For Redis this checks that the server answers.
 pub async fn connect(url: &str) -> Result<Arc<dyn JobBus>, BusError> {
     connect_with(url, BusOptions::default()).await
@@ -381,12 +401,15 @@ pub async fn connect_with(url: &str, options: BusOptions) -> Result<Arc<dyn JobB
         let name = if name.is_empty() { "default" } else { name };
         return Ok(Arc::new(MemoryBus::named(name, options)));
     }
-    if base.starts_with("redis://") || base.starts_with("redis+unix://") {
+    if ["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|scheme| base.starts_with(scheme))
+    {
         return Ok(Arc::new(RedisBus::connect(&base, options).await?));
     }
     Err(BusError::InvalidUrl {
         url: url.to_owned(),
-        reason: "expected redis:// or memory://".to_owned(),
+        reason: "expected redis://, rediss:// or memory://".to_owned(),
     })
 }
 
@@ -425,8 +448,10 @@ fn split_options(url: &str, mut options: BusOptions) -> Result<(String, BusOptio
     Ok((base, options))
 }
 
-/// Field names a message is stored under in a Redis stream entry.
-pub(crate) const PAYLOAD_FIELD: &str = "payload";
+/// The field a message's payload is stored under in a Redis stream entry (the bus benchmark
+/// writes raw entries of the same shape).
+pub const PAYLOAD_FIELD: &str = "payload";
+/// The prefix of the fields a message's headers are stored under.
 pub(crate) const HEADER_FIELD_PREFIX: &str = "h:";
 
 /// The reason recorded on a dead letter.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use crate::{
-    dlq_reason, dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus,
-    Message, MessageId, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER,
-    DLQ_REASON_HEADER,
+    dlq_reason, dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers,
+    KvStore, Message, MessageId, StreamBus, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER,
+    DLQ_ORIGINAL_ID_HEADER, DLQ_REASON_HEADER,
 };
 
-/// An in-process [`JobBus`]. Clones and buses opened with the same name share state.
+/// An in-process [`JobBus`](crate::JobBus). Clones and buses opened with the same name share state.
 #[derive(Clone)]
 pub struct MemoryBus {
     name: String,
@@ -385,7 +385,7 @@ impl MemoryBus {
     }
 }
 
-impl JobBus for MemoryBus {
+impl StreamBus for MemoryBus {
     fn options(&self) -> &BusOptions {
         &self.options
     }
@@ -563,7 +563,9 @@ impl JobBus for MemoryBus {
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         Box::pin(async move { Ok(self.state().streams.remove(stream).is_some()) })
     }
+}
 
+impl KvStore for MemoryBus {
     fn set_with_ttl<'a>(
         &'a self,
         key: &'a str,

@@ -1,30 +1,24 @@
 //! The Redis Streams bus.
 //!
-//! The job hot path (publish, read, acknowledge) runs on the lean connections of
-//! [`crate::resp`], each call on a connection of its own; a blocking `XREADGROUP` simply
-//! holds its connection until data arrives. Everything else shares one multiplexed
-//! connection that reconnects with backoff; it also carries the hot path when the URL is one
-//! the lean client does not speak (TLS), with blocking reads on dedicated pooled connections.
+//! Every command runs on the lean connections of [`crate::resp`], each call on a connection
+//! of its own; a blocking `XREADGROUP` simply holds its connection until data arrives. The
+//! hot commands (XADD, XREADGROUP, XREAD, XACK) are encoded and their replies read in place
+//! here, once; the rest are built as [`redis::Cmd`]s and read back as [`redis::Value`]s.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Value};
 
+use crate::redis_connect::{RedisUrl, RESPONSE_TIMEOUT};
 use crate::resp;
 use crate::{
-    dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, Message,
-    MessageId, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER,
+    dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers, KvStore, Message,
+    MessageId, StreamBus, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGINAL_ID_HEADER,
     DLQ_REASON_HEADER, HEADER_FIELD_PREFIX, PAYLOAD_FIELD,
 };
 
-/// Replies slower than this count as a dead server.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Extra time a blocking read may take beyond its `BLOCK` before we give up on it.
 const BLOCK_GRACE: Duration = Duration::from_secs(5);
-/// Idle blocking connections kept for reuse.
-const MAX_IDLE_BLOCKING: usize = 64;
 
 /// Claims pending entries idle long enough, dead-letters those delivered too often and
 /// returns the rest with their delivery counts, atomically. XAUTOCLAIM does not report
@@ -100,13 +94,9 @@ const LAG_SCRIPT: &str = r#"
 return #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')
 "#;
 
-/// A [`JobBus`] on Redis Streams (Redis 7 or newer).
+/// A [`JobBus`](crate::JobBus) on Redis Streams (Redis 7 or newer).
 pub struct RedisBus {
-    client: redis::Client,
-    conn: ConnectionManager,
-    blocking: Arc<Mutex<Vec<ConnectionManager>>>,
-    /// Lean connections for the hot path; `None` for addresses they do not support.
-    fast: Option<resp::Pool>,
+    pool: resp::Pool,
     options: BusOptions,
     display_url: String,
 }
@@ -120,69 +110,26 @@ impl std::fmt::Debug for RedisBus {
     }
 }
 
-fn manager_config(response_timeout: Option<Duration>) -> ConnectionManagerConfig {
-    // Few, short retries: a call made while Redis is down fails within about a second with a
-    // retryable error instead of hanging; the next call starts a fresh round of attempts.
-    ConnectionManagerConfig::new()
-        .set_number_of_retries(3)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(response_timeout)
-}
-
-/// `redis://user:secret@host` without the credentials, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl RedisBus {
-    /// Connects to `url` (`redis://host:port[/db]`) and checks that the server answers.
+    /// Connects to `url` (`redis[s]://host:port[/db]`, see [`crate::redis_connect`]) and
+    /// checks that the server answers.
     pub async fn connect(url: &str, options: BusOptions) -> Result<Self, BusError> {
-        let client = redis::Client::open(url).map_err(|error| BusError::InvalidUrl {
-            url: redact(url),
-            reason: error.to_string(),
-        })?;
-        let conn = ConnectionManager::new_with_config(
-            client.clone(),
-            manager_config(Some(RESPONSE_TIMEOUT)),
-        )
-        .await?;
+        let url = RedisUrl::parse(url)?;
         let bus = Self {
-            fast: resp::Endpoint::of(&client).map(resp::Pool::new),
-            client,
-            conn,
-            blocking: Arc::default(),
+            pool: resp::Pool::new(resp::Endpoint::of(&url)?),
             options,
-            display_url: redact(url),
+            display_url: url.display().to_owned(),
         };
         bus.ping().await?;
         Ok(bus)
     }
 
     async fn query(&self, cmd: &Cmd) -> Result<Value, BusError> {
-        send_once_more_if_dropped(cmd, &mut self.conn.clone()).await
-    }
-
-    /// Sends a pipeline on the shared connection; like [`Self::query`], once more if the
-    /// connection turns out to be dead.
-    async fn query_pipeline(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, BusError> {
-        let mut conn = self.conn.clone();
-        match pipe.query_async::<Vec<Value>>(&mut conn).await {
-            Err(error) if error.is_connection_dropped() => {
-                Ok(pipe.query_async::<Vec<Value>>(&mut conn).await?)
-            }
-            reply => Ok(reply?),
-        }
+        self.pool.query(cmd, RESPONSE_TIMEOUT).await
     }
 
     /// Appends the `XADD` of one message to `out`, trimming as the options say.
@@ -227,14 +174,6 @@ impl RedisBus {
         }
     }
 
-    /// The same on the generic client's command.
-    fn arg_count_block(cmd: &mut Cmd, max: usize, block: Duration) {
-        cmd.arg("COUNT").arg(max.max(1));
-        if !block.is_zero() {
-            cmd.arg("BLOCK").arg(millis(block).max(1));
-        }
-    }
-
     /// `XREADGROUP` of up to `max` new entries, waiting up to `block` (not at all if zero).
     fn encode_xreadgroup(
         out: &mut Vec<u8>,
@@ -272,16 +211,8 @@ impl RedisBus {
         resp::push_id_arg(out, after);
     }
 
-    fn xread(stream: &str, after: MessageId, max: usize, block: Duration) -> Cmd {
-        let mut cmd = redis::cmd("XREAD");
-        Self::arg_count_block(&mut cmd, max, block);
-        cmd.arg("STREAMS").arg(stream).arg(after.to_string());
-        cmd
-    }
-
-    /// `XREAD` without a group: on a lean connection of its own when there are some (a
-    /// blocking read holds it until data arrives), else as the slow path of
-    /// [`Self::consume_inner`] does.
+    /// `XREAD` without a group, on a lean connection of its own (a blocking read holds it
+    /// until data arrives).
     async fn read_after_inner(
         &self,
         stream: &str,
@@ -289,27 +220,14 @@ impl RedisBus {
         max: usize,
         block: Duration,
     ) -> Result<Vec<Message>, BusError> {
-        let deliveries = match &self.fast {
-            Some(pool) => {
-                let mut out = Vec::with_capacity(96 + stream.len());
-                Self::encode_xread(&mut out, stream, after, max, block);
-                let limit = if block.is_zero() {
-                    RESPONSE_TIMEOUT
-                } else {
-                    block.saturating_add(BLOCK_GRACE)
-                };
-                pool.call_with(&out, 1, limit, read_deliveries).await?
-            }
-            None => {
-                let cmd = Self::xread(stream, after, max, block);
-                let reply = if block.is_zero() {
-                    self.query(&cmd).await?
-                } else {
-                    self.query_blocking(&cmd, block).await?
-                };
-                parse_read_reply(reply)?
-            }
+        let mut out = Vec::with_capacity(96 + stream.len());
+        Self::encode_xread(&mut out, stream, after, max, block);
+        let limit = if block.is_zero() {
+            RESPONSE_TIMEOUT
+        } else {
+            block.saturating_add(BLOCK_GRACE)
         };
+        let deliveries = self.pool.call_with(&out, 1, limit, read_deliveries).await?;
         Ok(deliveries
             .into_iter()
             .map(|d| Message {
@@ -356,7 +274,7 @@ impl RedisBus {
     /// is there already, else a blocking read. Trying without blocking first keeps a busy
     /// consumer off the blocking path, where Redis wakes it for every single job that lands.
     /// Returns how many of `ack` were pending and the outcome of the read.
-    async fn fast_read(
+    async fn read_group(
         pool: &resp::Pool,
         ack: &[MessageId],
         read: Read<'_>,
@@ -402,7 +320,7 @@ impl RedisBus {
     }
 
     /// `XACK` of `ids`; returns how many were pending.
-    async fn fast_ack(
+    async fn ack_ids(
         pool: &resp::Pool,
         stream: &str,
         group: &str,
@@ -414,77 +332,9 @@ impl RedisBus {
             .await
     }
 
-    /// `XACK` of `ids` on the shared connection.
-    async fn slow_ack(
-        &self,
-        stream: &str,
-        group: &str,
-        ids: &[MessageId],
-    ) -> Result<u64, BusError> {
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(stream).arg(group);
-        for id in ids {
-            cmd.arg(id.to_string());
-        }
-        as_u64(&self.query(&cmd).await?)
-    }
-
-    /// `XADD` of one message, trimming as the options say.
-    fn xadd(&self, stream: &str, payload: &[u8], headers: &Headers) -> Cmd {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(stream);
-        if let Some(maxlen) = self.options.maxlen {
-            cmd.arg("MAXLEN").arg("~").arg(maxlen);
-        }
-        cmd.arg("*").arg(PAYLOAD_FIELD).arg(payload);
-        for (name, value) in headers {
-            cmd.arg(format!("{HEADER_FIELD_PREFIX}{name}")).arg(value);
-        }
-        cmd
-    }
-
     fn eval(script: &str, keys: &[&str]) -> Cmd {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script).arg(keys.len()).arg(keys);
-        cmd
-    }
-
-    /// Runs a blocking command on a pooled connection of its own.
-    async fn query_blocking(&self, cmd: &Cmd, block: Duration) -> Result<Value, BusError> {
-        let pooled = self
-            .blocking
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                ConnectionManager::new_lazy_with_config(self.client.clone(), manager_config(None))?
-            }
-        };
-        let limit = block.saturating_add(BLOCK_GRACE);
-        let result = tokio::time::timeout(limit, send_once_more_if_dropped(cmd, &mut conn)).await;
-        match result {
-            Ok(reply) => {
-                let mut pool = self
-                    .blocking
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                if pool.len() < MAX_IDLE_BLOCKING {
-                    pool.push(conn);
-                }
-                reply
-            }
-            // The server may still hold the read, so this connection is not reused.
-            Err(_) => Err(BusError::Timeout(limit)),
-        }
-    }
-
-    fn xreadgroup(stream: &str, group: &str, consumer: &str, max: usize, block: Duration) -> Cmd {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(group).arg(consumer);
-        Self::arg_count_block(&mut cmd, max, block);
-        cmd.arg("STREAMS").arg(stream).arg(">");
         cmd
     }
 
@@ -493,36 +343,13 @@ impl RedisBus {
         ack: &[MessageId],
         read: Read<'_>,
     ) -> Result<(u64, Vec<Delivery>), BusError> {
-        let Read {
-            stream,
-            group,
-            consumer,
-            max,
-            block,
-        } = read;
+        let Read { stream, group, .. } = read;
         let mut acked = 0;
         let mut ack = ack;
         let mut created = false;
         loop {
-            let got = match &self.fast {
-                Some(pool) => {
-                    let (n, got) = Self::fast_read(pool, ack, read).await?;
-                    acked += n;
-                    got
-                }
-                None => {
-                    if !ack.is_empty() {
-                        acked += self.slow_ack(stream, group, ack).await?;
-                    }
-                    let cmd = Self::xreadgroup(stream, group, consumer, max, block);
-                    let reply = if block.is_zero() {
-                        self.query(&cmd).await
-                    } else {
-                        self.query_blocking(&cmd, block).await
-                    };
-                    reply.and_then(parse_read_reply)
-                }
-            };
+            let (n, got) = Self::read_group(&self.pool, ack, read).await?;
+            acked += n;
             // Acknowledged now; a second read must not acknowledge again.
             ack = &[];
             match got {
@@ -572,33 +399,19 @@ impl RedisBus {
             .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_REASON_HEADER}"))
             .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_GROUP_HEADER}"))
             .arg(format!("{HEADER_FIELD_PREFIX}{DLQ_DELIVERY_COUNT_HEADER}"));
-        let reply = self.query(&cmd).await?;
-        let [claimed, dead] = <[Value; 2]>::try_from(into_array(reply)?)
-            .map_err(|_| BusError::Protocol("reclaim reply is not a pair".to_owned()))?;
-        for item in into_array(dead)? {
-            let mut parts = into_array(item)?.into_iter();
-            let id = parts.next().map(|v| parse_id(&v)).transpose()?;
-            let count = parts.next().map(|v| as_u64(&v)).transpose()?;
-            if let (Some(id), Some(count)) = (id, count) {
-                tracing::warn!(stream, group, %id, count, "job moved to dead-letter stream");
-            }
+        let (claimed, dead) = self
+            .pool
+            .call_with(
+                &cmd.get_packed_command(),
+                1,
+                RESPONSE_TIMEOUT,
+                read_reclaimed,
+            )
+            .await?;
+        for (id, count) in dead {
+            tracing::warn!(stream, group, %id, count, "job moved to dead-letter stream");
         }
-        into_array(claimed)?
-            .into_iter()
-            .map(|item| {
-                let [id, fields, count] =
-                    <[Value; 3]>::try_from(into_array(item)?).map_err(|_| {
-                        BusError::Protocol("reclaimed entry is not a triple".to_owned())
-                    })?;
-                let (payload, headers) = parse_fields(fields)?;
-                Ok(Delivery {
-                    id: parse_id(&id)?,
-                    payload,
-                    headers,
-                    delivery_count: as_u64(&count)?,
-                })
-            })
-            .collect()
+        Ok(claimed)
     }
 
     async fn group_stats_inner(&self, stream: &str, group: &str) -> Result<GroupStats, BusError> {
@@ -705,20 +518,6 @@ impl RedisBus {
     }
 }
 
-/// Sends `cmd`; if the connection turns out to be dead (the server restarted while it sat
-/// idle), sends it once more on the connection the manager opens in its place. A command the
-/// server applied just before the connection broke may thus run twice, which at-least-once
-/// delivery already allows for.
-async fn send_once_more_if_dropped(
-    cmd: &Cmd,
-    conn: &mut ConnectionManager,
-) -> Result<Value, BusError> {
-    match cmd.query_async::<Value>(conn).await {
-        Err(error) if error.is_connection_dropped() => Ok(cmd.query_async::<Value>(conn).await?),
-        reply => Ok(reply?),
-    }
-}
-
 fn escape_glob(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -790,11 +589,13 @@ struct Read<'a> {
     block: Duration,
 }
 
-/// A RESP2 `XREADGROUP` reply read in place into deliveries: nil when nothing came, else
-/// `[[stream, [[id, [field, value, ...]], ...]]]`. Only the payload is copied out, and
-/// headers are built only for entries that carry some.
+fn shape(what: &str) -> BusError {
+    BusError::Protocol(format!("unexpected reply shape: {what}"))
+}
+
+/// A RESP2 `XREADGROUP` or `XREAD` reply read in place into deliveries: nil when nothing
+/// came, else `[[stream, [entry, ...]]]` (see [`read_entry`]).
 fn read_deliveries(replies: &mut resp::Replies<'_>) -> Result<Vec<Delivery>, BusError> {
-    let shape = |what: &str| BusError::Protocol(format!("read reply: {what}"));
     let Some(streams) = replies.array()? else {
         return Ok(Vec::new());
     };
@@ -807,30 +608,11 @@ fn read_deliveries(replies: &mut resp::Replies<'_>) -> Result<Vec<Delivery>, Bus
         let entries = replies.array()?.unwrap_or(0);
         out.reserve(entries);
         for _ in 0..entries {
-            if replies.array()? != Some(2) {
-                return Err(shape("entry is not a pair"));
-            }
-            let id = id_from_bytes(replies.bulk()?.ok_or_else(|| shape("nil id"))?)?;
-            let fields = replies.array()?.unwrap_or(0);
-            let mut payload = Vec::new();
-            let mut headers = Headers::new();
-            for _ in 0..fields / 2 {
-                let (name, value) = (replies.bulk()?, replies.bulk()?);
-                let (Some(name), Some(value)) = (name, value) else {
-                    continue;
-                };
-                if name == PAYLOAD_FIELD.as_bytes() {
-                    payload = value.to_vec();
-                } else if let Some(name) = name.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
-                    headers.insert(
-                        String::from_utf8_lossy(name).into_owned(),
-                        String::from_utf8_lossy(value).into_owned(),
-                    );
-                }
-            }
-            if fields % 2 == 1 {
-                replies.bulk()?;
-            }
+            let Message {
+                id,
+                payload,
+                headers,
+            } = read_entry(replies)?;
             out.push(Delivery {
                 id,
                 payload,
@@ -840,6 +622,90 @@ fn read_deliveries(replies: &mut resp::Replies<'_>) -> Result<Vec<Delivery>, Bus
         }
     }
     Ok(out)
+}
+
+/// An `XRANGE` reply: `[entry, ...]`.
+fn read_entries(replies: &mut resp::Replies<'_>) -> Result<Vec<Message>, BusError> {
+    let entries = replies.array()?.unwrap_or(0);
+    (0..entries).map(|_| read_entry(replies)).collect()
+}
+
+/// One stream entry, `[id, [field, value, ...]]`, read in place.
+fn read_entry(replies: &mut resp::Replies<'_>) -> Result<Message, BusError> {
+    if replies.array()? != Some(2) {
+        return Err(shape("entry is not a pair"));
+    }
+    let id = id_from_bytes(replies.bulk()?.ok_or_else(|| shape("nil id"))?)?;
+    let (payload, headers) = read_fields(replies)?;
+    Ok(Message {
+        id,
+        payload,
+        headers,
+    })
+}
+
+/// An entry's `[field, value, ...]` back into payload and headers: only the payload is copied
+/// out, and headers are built only for entries that carry some. Unknown fields are skipped.
+fn read_fields(replies: &mut resp::Replies<'_>) -> Result<(Vec<u8>, Headers), BusError> {
+    let fields = replies.array()?.unwrap_or(0);
+    let mut payload = Vec::new();
+    let mut headers = Headers::new();
+    for _ in 0..fields / 2 {
+        let (name, value) = (replies.bulk()?, replies.bulk()?);
+        let (Some(name), Some(value)) = (name, value) else {
+            continue;
+        };
+        if name == PAYLOAD_FIELD.as_bytes() {
+            payload = value.to_vec();
+        } else if let Some(name) = name.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
+            headers.insert(
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            );
+        }
+    }
+    if fields % 2 == 1 {
+        replies.bulk()?;
+    }
+    Ok((payload, headers))
+}
+
+/// Entries the reclaim script dead-lettered, with their delivery counts.
+type DeadLetters = Vec<(MessageId, u64)>;
+
+/// What the reclaim script answers: `[[[id, fields, delivery count], ...], [[id, delivery
+/// count], ...]]`, the claimed entries and the dead-lettered ones.
+fn read_reclaimed(
+    replies: &mut resp::Replies<'_>,
+) -> Result<(Vec<Delivery>, DeadLetters), BusError> {
+    if replies.array()? != Some(2) {
+        return Err(shape("reclaim reply is not a pair"));
+    }
+    let claimed = replies.array()?.unwrap_or(0);
+    let mut out = Vec::with_capacity(claimed);
+    for _ in 0..claimed {
+        if replies.array()? != Some(3) {
+            return Err(shape("reclaimed entry is not a triple"));
+        }
+        let id = id_from_bytes(replies.bulk()?.ok_or_else(|| shape("nil id"))?)?;
+        let (payload, headers) = read_fields(replies)?;
+        out.push(Delivery {
+            id,
+            payload,
+            headers,
+            delivery_count: count(replies.int()?)?,
+        });
+    }
+    let dead = replies.array()?.unwrap_or(0);
+    let mut dead_ids = Vec::with_capacity(dead);
+    for _ in 0..dead {
+        if replies.array()? != Some(2) {
+            return Err(shape("dead letter is not a pair"));
+        }
+        let id = id_from_bytes(replies.bulk()?.ok_or_else(|| shape("nil id"))?)?;
+        dead_ids.push((id, count(replies.int()?)?));
+    }
+    Ok((out, dead_ids))
 }
 
 fn into_array(v: Value) -> Result<Vec<Value>, BusError> {
@@ -868,75 +734,7 @@ fn into_pairs(v: Value) -> Result<Vec<(Value, Value)>, BusError> {
     }
 }
 
-/// Stream entry fields back into payload and headers.
-fn parse_fields(fields: Value) -> Result<(Vec<u8>, Headers), BusError> {
-    let mut payload = Vec::new();
-    let mut headers = Headers::new();
-    for (k, v) in into_pairs(fields)? {
-        let Some(k) = as_bytes(&k) else {
-            continue;
-        };
-        if k == PAYLOAD_FIELD.as_bytes() {
-            // Take the bytes rather than copy them.
-            payload = match v {
-                Value::BulkString(bytes) => bytes,
-                other => as_bytes(&other).map(<[u8]>::to_vec).unwrap_or_default(),
-            };
-            continue;
-        }
-        let Some(v) = as_bytes(&v) else {
-            continue;
-        };
-        if let Some(name) = k.strip_prefix(HEADER_FIELD_PREFIX.as_bytes()) {
-            headers.insert(
-                String::from_utf8_lossy(name).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            );
-        }
-    }
-    Ok((payload, headers))
-}
-
-fn parse_entry(entry: Value) -> Result<Message, BusError> {
-    let [id, fields] = <[Value; 2]>::try_from(into_array(entry)?)
-        .map_err(|_| BusError::Protocol("stream entry is not a pair".to_owned()))?;
-    let (payload, headers) = parse_fields(fields)?;
-    Ok(Message {
-        id: parse_id(&id)?,
-        payload,
-        headers,
-    })
-}
-
-/// An XREADGROUP reply for one stream; nil when the block timed out.
-fn parse_read_reply(reply: Value) -> Result<Vec<Delivery>, BusError> {
-    let streams: Vec<Value> = match reply {
-        Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
-        other => into_array(other)?
-            .into_iter()
-            .map(|s| {
-                let [_, entries] = <[Value; 2]>::try_from(into_array(s)?)
-                    .map_err(|_| BusError::Protocol("stream reply is not a pair".to_owned()))?;
-                Ok(entries)
-            })
-            .collect::<Result<_, BusError>>()?,
-    };
-    let mut out = Vec::new();
-    for entries in streams {
-        for entry in into_array(entries)? {
-            let message = parse_entry(entry)?;
-            out.push(Delivery {
-                id: message.id,
-                payload: message.payload,
-                headers: message.headers,
-                delivery_count: 1,
-            });
-        }
-    }
-    Ok(out)
-}
-
-impl JobBus for RedisBus {
+impl StreamBus for RedisBus {
     fn options(&self) -> &BusOptions {
         &self.options
     }
@@ -955,19 +753,13 @@ impl JobBus for RedisBus {
         headers: &'a Headers,
     ) -> BusFuture<'a, MessageId> {
         Box::pin(async move {
-            let reply = match &self.fast {
-                Some(pool) => {
-                    let mut out = Vec::with_capacity(128 + payload.len());
-                    self.encode_xadd(&mut out, stream, payload, headers);
-                    return pool
-                        .call_with(&out, 1, RESPONSE_TIMEOUT, |replies| {
-                            id_from_bytes(replies.bulk()?.unwrap_or_default())
-                        })
-                        .await;
-                }
-                None => self.query(&self.xadd(stream, payload, headers)).await?,
-            };
-            parse_id(&reply)
+            let mut out = Vec::with_capacity(128 + payload.len());
+            self.encode_xadd(&mut out, stream, payload, headers);
+            self.pool
+                .call_with(&out, 1, RESPONSE_TIMEOUT, |replies| {
+                    id_from_bytes(replies.bulk()?.unwrap_or_default())
+                })
+                .await
         })
     }
 
@@ -982,57 +774,37 @@ impl JobBus for RedisBus {
             }
             // MULTI/EXEC rather than a bare pipeline: the batch lands whole (or not at all),
             // and consumers blocked on the stream wake once for it, not once per job.
-            let ids = match &self.fast {
-                Some(pool) => {
-                    let mut out = Vec::with_capacity(messages.len() * 160 + 32);
-                    resp::encode(&mut out, &[b"MULTI"]);
-                    for (payload, headers) in messages {
-                        self.encode_xadd(&mut out, stream, payload, headers);
-                    }
-                    resp::encode(&mut out, &[b"EXEC"]);
-                    let n = messages.len();
-                    return pool
-                        .call_with(&out, n + 2, RESPONSE_TIMEOUT, |replies| {
-                            // A command refused while queueing fails the EXEC with EXECABORT;
-                            // report the refusal itself.
-                            let mut refused = None;
-                            for _ in 0..=n {
-                                if let Err(error) = replies.bulk() {
-                                    refused.get_or_insert(error);
-                                }
-                            }
-                            let len = match replies.array() {
-                                Ok(len) => len.unwrap_or(0),
-                                Err(error) => return Err(refused.unwrap_or(error)),
-                            };
-                            if len != n {
-                                return Err(BusError::Protocol(format!(
-                                    "{len} replies to a batch of {n} XADDs"
-                                )));
-                            }
-                            (0..n)
-                                .map(|_| id_from_bytes(replies.bulk()?.unwrap_or_default()))
-                                .collect()
-                        })
-                        .await;
-                }
-                None => {
-                    let mut pipe = redis::pipe();
-                    pipe.atomic();
-                    for (payload, headers) in messages {
-                        pipe.add_command(self.xadd(stream, payload, headers));
-                    }
-                    self.query_pipeline(&pipe).await?
-                }
-            };
-            if ids.len() != messages.len() {
-                return Err(BusError::Protocol(format!(
-                    "{} replies to a batch of {} XADDs",
-                    ids.len(),
-                    messages.len()
-                )));
+            let mut out = Vec::with_capacity(messages.len() * 160 + 32);
+            resp::encode(&mut out, &[b"MULTI"]);
+            for (payload, headers) in messages {
+                self.encode_xadd(&mut out, stream, payload, headers);
             }
-            ids.iter().map(parse_id).collect()
+            resp::encode(&mut out, &[b"EXEC"]);
+            let n = messages.len();
+            self.pool
+                .call_with(&out, n + 2, RESPONSE_TIMEOUT, |replies| {
+                    // A command refused while queueing fails the EXEC with EXECABORT;
+                    // report the refusal itself.
+                    let mut refused = None;
+                    for _ in 0..=n {
+                        if let Err(error) = replies.bulk() {
+                            refused.get_or_insert(error);
+                        }
+                    }
+                    let len = match replies.array() {
+                        Ok(len) => len.unwrap_or(0),
+                        Err(error) => return Err(refused.unwrap_or(error)),
+                    };
+                    if len != n {
+                        return Err(BusError::Protocol(format!(
+                            "{len} replies to a batch of {n} XADDs"
+                        )));
+                    }
+                    (0..n)
+                        .map(|_| id_from_bytes(replies.bulk()?.unwrap_or_default()))
+                        .collect()
+                })
+                .await
         })
     }
 
@@ -1047,10 +819,7 @@ impl JobBus for RedisBus {
             if ids.is_empty() {
                 return Ok(0);
             }
-            match &self.fast {
-                Some(pool) => Self::fast_ack(pool, stream, group, ids).await,
-                None => self.slow_ack(stream, group, ids).await,
-            }
+            Self::ack_ids(&self.pool, stream, group, ids).await
         })
     }
 
@@ -1100,14 +869,7 @@ impl JobBus for RedisBus {
     }
 
     fn ack<'a>(&'a self, stream: &'a str, group: &'a str, id: MessageId) -> BusFuture<'a, bool> {
-        Box::pin(async move {
-            if let Some(pool) = &self.fast {
-                return Ok(Self::fast_ack(pool, stream, group, &[id]).await? > 0);
-            }
-            let mut cmd = redis::cmd("XACK");
-            cmd.arg(stream).arg(group).arg(id.to_string());
-            Ok(as_u64(&self.query(&cmd).await?)? > 0)
-        })
+        Box::pin(async move { Ok(Self::ack_ids(&self.pool, stream, group, &[id]).await? > 0) })
     }
 
     fn reclaim<'a>(
@@ -1142,10 +904,9 @@ impl JobBus for RedisBus {
             let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
             let mut cmd = redis::cmd("XRANGE");
             cmd.arg(stream).arg(start).arg("+").arg("COUNT").arg(count);
-            into_array(self.query(&cmd).await?)?
-                .into_iter()
-                .map(parse_entry)
-                .collect()
+            self.pool
+                .call_with(&cmd.get_packed_command(), 1, RESPONSE_TIMEOUT, read_entries)
+                .await
         })
     }
 
@@ -1166,7 +927,9 @@ impl JobBus for RedisBus {
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         Box::pin(async move { Ok(as_u64(&self.query(redis::cmd("DEL").arg(stream)).await?)? > 0) })
     }
+}
 
+impl KvStore for RedisBus {
     fn set_with_ttl<'a>(
         &'a self,
         key: &'a str,
@@ -1233,15 +996,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_redacted() {
-        assert_eq!(
-            redact("redis://u:secret@host:6379/0"),
-            "redis://host:6379/0"
-        );
-        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-    }
-
-    #[test]
     fn glob_characters_are_escaped() {
         assert_eq!(escape_glob("worker:*[a]?"), "worker:\\*\\[a\\]\\?");
     }
@@ -1301,17 +1055,15 @@ mod tests {
         ));
     }
 
-    /// The shared-connection path, taken for addresses the lean client does not speak (TLS);
-    /// the conformance suite covers the lean one.
+    /// A broadcast reader: from the start of a missing stream, then woken by a publish.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn read_after_and_last_id_work_without_the_lean_client() {
+    async fn read_after_and_last_id_follow_a_stream() {
         let server = crate::server::RedisServer::start()
             .unwrap_or_else(|error| panic!("this test needs redis-server: {error}"));
-        let mut bus = RedisBus::connect(&server.url(), BusOptions::default())
+        let bus = RedisBus::connect(&server.url(), BusOptions::default())
             .await
             .expect("connect");
-        bus.fast = None;
-        let bus = Arc::new(bus);
+        let bus = std::sync::Arc::new(bus);
         assert_eq!(bus.last_id("s").await.expect("missing"), None);
         let none = bus
             .read_after("s", MessageId::default(), 10, Duration::from_millis(100))
@@ -1332,7 +1084,7 @@ mod tests {
         assert_eq!(got[0].headers, headers);
 
         let reader = {
-            let bus = Arc::clone(&bus);
+            let bus = std::sync::Arc::clone(&bus);
             tokio::spawn(async move {
                 bus.read_after("s", first, 10, Duration::from_secs(20))
                     .await
@@ -1346,31 +1098,5 @@ mod tests {
             .expect("publish");
         let woke = reader.await.expect("reader task");
         assert_eq!(woke.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
-    }
-
-    #[test]
-    fn read_reply_parses_resp2_and_nil() {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let reply = Value::Array(vec![Value::Array(vec![
-            bulk("jobs"),
-            Value::Array(vec![Value::Array(vec![
-                bulk("5-1"),
-                Value::Array(vec![
-                    bulk("payload"),
-                    bulk("abc"),
-                    bulk("h:k"),
-                    bulk("v"),
-                    bulk("other"),
-                    bulk("x"),
-                ]),
-            ])]),
-        ])]);
-        let out = parse_read_reply(reply).expect("valid reply");
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].id, MessageId::new(5, 1));
-        assert_eq!(out[0].payload, b"abc");
-        assert_eq!(out[0].headers.get("k").map(String::as_str), Some("v"));
-        assert_eq!(out[0].headers.len(), 1);
-        assert!(parse_read_reply(Value::Nil).expect("nil reply").is_empty());
     }
 }

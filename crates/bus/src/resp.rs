@@ -1,4 +1,5 @@
-//! A lean RESP2 client for the job hot path (publish, read, acknowledge).
+//! The lean RESP2 client every Redis bus command goes through, over TCP, TLS or a Unix
+//! socket.
 //!
 //! Each call borrows a connection of its own from a small pool, writes its commands in one
 //! go, frames the replies in the read buffer without building them and lets the caller
@@ -8,18 +9,19 @@
 //! small machine the client and Redis share the cores, so that CPU is throughput.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::redis_connect::{RedisUrl, CONNECT_TIMEOUT};
 use crate::BusError;
 
 /// Idle connections kept for reuse: enough for a few hundred calls in flight at once, so
 /// that a burst does not close connections only to open them again for the next one.
 const MAX_IDLE: usize = 256;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -30,24 +32,54 @@ pub(crate) struct Endpoint {
     db: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Addr {
     Tcp(String, u16),
+    Tls {
+        host: String,
+        port: u16,
+        server_name: ServerName<'static>,
+        connector: tokio_rustls::TlsConnector,
+    },
     Unix(PathBuf),
 }
 
+impl std::fmt::Debug for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Tcp(host, port) => write!(f, "tcp {host}:{port}"),
+            Addr::Tls { host, port, .. } => write!(f, "tls {host}:{port}"),
+            Addr::Unix(path) => write!(f, "unix {}", path.display()),
+        }
+    }
+}
+
 impl Endpoint {
-    /// The endpoint of `client`, if it is plain TCP or a Unix socket (TLS is left to the
-    /// regular connection).
-    pub(crate) fn of(client: &redis::Client) -> Option<Self> {
-        let info = client.get_connection_info();
-        let addr = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) => Addr::Tcp(host.clone(), *port),
-            redis::ConnectionAddr::Unix(path) => Addr::Unix(path.clone()),
-            _ => return None,
+    /// The endpoint `url` names.
+    pub(crate) fn of(url: &RedisUrl) -> Result<Self, BusError> {
+        let info = url.client().get_connection_info();
+        let unsupported = || BusError::InvalidUrl {
+            url: url.display().to_owned(),
+            reason: "unsupported address".to_owned(),
+        };
+        let addr = match (info.addr(), url.tls()) {
+            (redis::ConnectionAddr::Tcp(host, port), _) => Addr::Tcp(host.clone(), *port),
+            (redis::ConnectionAddr::TcpTls { host, port, .. }, Some(config)) => Addr::Tls {
+                host: host.clone(),
+                port: *port,
+                server_name: ServerName::try_from(host.clone()).map_err(|e| {
+                    BusError::InvalidUrl {
+                        url: url.display().to_owned(),
+                        reason: format!("host is not a tls server name: {e}"),
+                    }
+                })?,
+                connector: tokio_rustls::TlsConnector::from(Arc::clone(config)),
+            },
+            (redis::ConnectionAddr::Unix(path), _) => Addr::Unix(path.clone()),
+            _ => return Err(unsupported()),
         };
         let settings = info.redis_settings();
-        Some(Self {
+        Ok(Self {
             addr,
             username: settings.username().map(str::to_owned),
             password: settings.password().map(str::to_owned),
@@ -58,6 +90,7 @@ impl Endpoint {
 
 enum Stream {
     Tcp(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
     Unix(tokio::net::UnixStream),
 }
 
@@ -76,6 +109,17 @@ impl Conn {
                     let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
                     stream.set_nodelay(true)?;
                     Stream::Tcp(stream)
+                }
+                Addr::Tls {
+                    host,
+                    port,
+                    server_name,
+                    connector,
+                } => {
+                    let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    stream.set_nodelay(true)?;
+                    let stream = connector.connect(server_name.clone(), stream).await?;
+                    Stream::Tls(Box::new(stream))
                 }
                 Addr::Unix(path) => Stream::Unix(tokio::net::UnixStream::connect(path).await?),
             })
@@ -121,6 +165,11 @@ impl Conn {
     async fn exchange(&mut self, out: &[u8], replies: usize) -> std::io::Result<()> {
         match &mut self.stream {
             Stream::Tcp(s) => s.write_all(out).await?,
+            Stream::Tls(s) => {
+                s.write_all(out).await?;
+                // TLS buffers what it encrypts; push it out.
+                s.flush().await?;
+            }
             Stream::Unix(s) => s.write_all(out).await?,
         }
         self.buf.clear();
@@ -136,6 +185,7 @@ impl Conn {
             }
             let n = match &mut self.stream {
                 Stream::Tcp(s) => s.read_buf(&mut self.buf).await?,
+                Stream::Tls(s) => s.read_buf(&mut self.buf).await?,
                 Stream::Unix(s) => s.read_buf(&mut self.buf).await?,
             };
             if n == 0 {
@@ -228,6 +278,16 @@ impl Pool {
         let parsed = parse(&mut Replies::new(&conn.buf));
         self.give_back(conn);
         parsed
+    }
+}
+
+impl Pool {
+    /// Sends `cmd` and returns its reply as a redis value (or the error the server gave):
+    /// for the commands off the hot path, which need no parser of their own.
+    pub(crate) async fn query(&self, cmd: &redis::Cmd, limit: Duration) -> Result<Value, BusError> {
+        let out = cmd.get_packed_command();
+        self.call_with(&out, 1, limit, |replies| replies.value())
+            .await
     }
 }
 

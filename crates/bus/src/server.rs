@@ -24,6 +24,19 @@ pub struct RedisServerConfig {
     /// `Some(dir)`: persist with an append-only file in `dir` (`appendonly yes`,
     /// `appendfsync always`), so data survives a kill and restart. `None`: no persistence.
     pub aof_dir: Option<PathBuf>,
+    /// `Some`: also listen for TLS on a second free port (see [`RedisServer::tls_url`]).
+    pub tls: Option<RedisServerTls>,
+}
+
+/// PEM files for a server that speaks TLS; clients are not asked for certificates.
+#[derive(Debug, Clone)]
+pub struct RedisServerTls {
+    /// The server's certificate (chain).
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// The CA that signed it, which clients are told to trust.
+    pub ca_file: PathBuf,
 }
 
 /// A `redis-server` child process on 127.0.0.1, killed when dropped.
@@ -31,6 +44,7 @@ pub struct RedisServerConfig {
 pub struct RedisServer {
     binary: PathBuf,
     port: u16,
+    tls_port: Option<u16>,
     config: RedisServerConfig,
     child: Option<Child>,
 }
@@ -96,9 +110,14 @@ impl RedisServer {
                 Some(port) => port,
                 None => free_port()?,
             };
+            let tls_port = match config.tls {
+                Some(_) => Some(free_port()?),
+                None => None,
+            };
             let mut server = Self {
                 binary: binary.clone(),
                 port,
+                tls_port,
                 config: config.clone(),
                 child: None,
             };
@@ -119,6 +138,17 @@ impl RedisServer {
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:<tls port>?ca_file=<ca>` when started with TLS.
+    pub fn tls_url(&self) -> Option<String> {
+        let tls = self.config.tls.as_ref()?;
+        Some(format!(
+            "rediss://127.0.0.1:{}?{}={}",
+            self.tls_port?,
+            crate::redis_connect::CA_FILE_PARAM,
+            tls.ca_file.display()
+        ))
     }
 
     /// PID of the running process, if it runs.
@@ -151,6 +181,17 @@ impl RedisServer {
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--daemonize", "no", "--save", ""])
             .args(["--loglevel", "warning", "--logfile", ""]);
+        if let (Some(tls), Some(port)) = (&self.config.tls, self.tls_port) {
+            cmd.arg("--tls-port")
+                .arg(port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .args(["--tls-auth-clients", "no"]);
+        }
         match &self.config.aof_dir {
             Some(dir) => {
                 cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-pub use crate::server::{RedisServer, RedisServerConfig};
+pub use crate::server::{RedisServer, RedisServerConfig, RedisServerTls};
 use crate::{BusOptions, JobBus};
 
 /// Starts a `redis-server` without persistence on a free loopback port.

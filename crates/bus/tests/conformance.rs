@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livefarm_bus::server::RedisServer;
+use livefarm_bus::server::{RedisServer, RedisServerConfig, RedisServerTls};
 use livefarm_bus::{
-    BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, MemoryBus, Message, MessageId,
+    BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, KvStore, MemoryBus, Message,
+    MessageId, StreamBus,
 };
 
 const MAXLEN: u64 = 50;
@@ -960,6 +961,16 @@ macro_rules! conformance {
                 }
             )*
         }
+        /// The same over `rediss://`, checking the server against a private CA.
+        mod redis_tls {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (_server, _certs, bus) = super::redis_tls_bus().await;
+                    super::suite::$case(bus).await;
+                }
+            )*
+        }
     };
 }
 
@@ -968,7 +979,7 @@ macro_rules! conformance {
 #[derive(Debug)]
 struct Unbatched(MemoryBus);
 
-impl JobBus for Unbatched {
+impl StreamBus for Unbatched {
     fn options(&self) -> &BusOptions {
         self.0.options()
     }
@@ -1038,6 +1049,9 @@ impl JobBus for Unbatched {
     fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
         self.0.delete_stream(stream)
     }
+}
+
+impl KvStore for Unbatched {
     fn set_with_ttl<'a>(
         &'a self,
         key: &'a str,
@@ -1083,6 +1097,70 @@ async fn redis_bus() -> (RedisServer, Arc<dyn JobBus>) {
         .await
         .unwrap_or_else(|error| panic!("cannot connect to {}: {error}", server.url()));
     (server, bus)
+}
+
+/// A private CA and a certificate for 127.0.0.1 that it signed, as PEM files in a temporary
+/// directory (removed when dropped).
+fn tls_files() -> (tempfile::TempDir, RedisServerTls) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
+        .expect("ca certificate");
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("server params")
+        .signed_by(&key, &ca)
+        .expect("server certificate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = RedisServerTls {
+        cert_file: dir.path().join("server.pem"),
+        key_file: dir.path().join("server.key"),
+        ca_file: dir.path().join("ca.pem"),
+    };
+    std::fs::write(&files.cert_file, cert.pem()).expect("write cert");
+    std::fs::write(&files.key_file, key.serialize_pem()).expect("write key");
+    std::fs::write(&files.ca_file, ca.pem()).expect("write ca");
+    (dir, files)
+}
+
+/// A private `redis-server` that also speaks TLS, with a certificate from a private CA.
+fn start_tls_server() -> (RedisServer, tempfile::TempDir) {
+    let (dir, tls) = tls_files();
+    let server = RedisServer::start_with(RedisServerConfig {
+        tls: Some(tls),
+        ..RedisServerConfig::default()
+    })
+    .unwrap_or_else(|error| panic!("the tls tests need redis-server built with tls: {error}"));
+    (server, dir)
+}
+
+async fn redis_tls_bus() -> (RedisServer, tempfile::TempDir, Arc<dyn JobBus>) {
+    let (server, dir) = start_tls_server();
+    let url = server.tls_url().expect("tls url");
+    let bus = livefarm_bus::connect_with(&url, options())
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
+    (server, dir, bus)
+}
+
+/// Without the private CA the server's certificate is refused (the system's roots do not
+/// vouch for it), and a CA file that does not exist is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_an_unknown_ca() {
+    let (server, _dir) = start_tls_server();
+    let url = server.tls_url().expect("tls url");
+    let (base, _) = url.split_once('?').expect("ca_file parameter");
+    let error = livefarm_bus::connect(base).await.expect_err("unknown ca");
+    assert!(error.to_string().contains("certificate"), "{error}");
+    let missing = format!("{base}?ca_file=/nonexistent/ca.pem");
+    let error = livefarm_bus::connect(&missing)
+        .await
+        .expect_err("missing ca file");
+    assert!(
+        matches!(error, livefarm_bus::BusError::InvalidUrl { .. }),
+        "{error}"
+    );
 }
 
 conformance!(

@@ -33,6 +33,7 @@ async fn unacked_jobs_are_delivered_again_after_a_redis_crash() {
     let mut server = RedisServer::start_with(RedisServerConfig {
         port: None,
         aof_dir: Some(dir.path().to_owned()),
+        ..RedisServerConfig::default()
     })
     .unwrap_or_else(|error| panic!("this test needs redis-server: {error}"));
     let bus = livefarm_bus::connect(&server.url()).await.expect("connect");

@@ -28,7 +28,7 @@ mod waiters;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use livefarm_bus::{Headers, JobBus, MessageId};
+use livefarm_bus::{Headers, MessageId, StreamBus};
 pub use livefarm_profiles::Profile;
 use serde::{Deserialize, Serialize};
 
@@ -229,7 +229,7 @@ fn key_headers(stream_id: &str, seq: u64) -> Headers {
 /// An error after the job was appended (the announcement failed) leaves the job queued: the
 /// next job of the stream announces it again, and a retried call only duplicates the job,
 /// which workers absorb (results are idempotent by `(stream_id, seq)`).
-pub async fn enqueue(bus: &dyn JobBus, job: &SegmentJob) -> Result<MessageId, JobsError> {
+pub async fn enqueue(bus: &dyn StreamBus, job: &SegmentJob) -> Result<MessageId, JobsError> {
     job.validate()?;
     let headers = job.headers();
     let id = bus

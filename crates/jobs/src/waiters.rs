@@ -150,7 +150,8 @@ mod tests {
     use std::time::Duration;
 
     use livefarm_bus::{
-        BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, MemoryBus, Message, MessageId,
+        BusFuture, BusOptions, Delivery, GroupStats, Headers, JobBus, KvStore, MemoryBus, Message,
+        MessageId, StreamBus,
     };
     use tokio::sync::oneshot;
 
@@ -277,7 +278,7 @@ mod tests {
         result: SegmentResult,
     }
 
-    impl JobBus for PublishAfterLastId {
+    impl StreamBus for PublishAfterLastId {
         fn options(&self) -> &BusOptions {
             self.inner.options()
         }
@@ -356,6 +357,9 @@ mod tests {
         fn delete_stream<'a>(&'a self, stream: &'a str) -> BusFuture<'a, bool> {
             self.inner.delete_stream(stream)
         }
+    }
+
+    impl KvStore for PublishAfterLastId {
         fn set_with_ttl<'a>(
             &'a self,
             key: &'a str,

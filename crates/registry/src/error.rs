@@ -33,6 +33,9 @@ pub enum RegistryError {
     /// Redis failed or could not be reached.
     #[error("redis registry: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Opening Redis failed.
+    #[error("redis registry: {0}")]
+    Connect(#[from] livefarm_bus::redis_connect::RedisConnectError),
     /// No randomness for ids and keys.
     #[error("cannot generate random id: {0}")]
     Randomness(String),
@@ -42,12 +45,8 @@ impl RegistryError {
     /// Whether trying again later may succeed (Redis unreachable or timing out).
     pub fn is_retryable(&self) -> bool {
         match self {
-            RegistryError::Redis(error) => {
-                error.is_io_error()
-                    || error.is_connection_dropped()
-                    || error.is_connection_refusal()
-                    || error.is_timeout()
-            }
+            RegistryError::Redis(error) => livefarm_bus::redis_connect::is_transient(error),
+            RegistryError::Connect(error) => error.is_retryable(),
             _ => false,
         }
     }

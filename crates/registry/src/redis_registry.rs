@@ -10,7 +10,7 @@
 //! creators can never both take a stream key or playback id. The scripts name some keys they
 //! build from the prefix, which a single Redis (not Redis Cluster) allows.
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue};
 
 use crate::error::RegistryError;
@@ -62,20 +62,11 @@ impl std::fmt::Debug for RedisRegistry {
 }
 
 impl RedisRegistry {
-    /// Connects to `redis://host:port[/db]` and checks that the server answers.
+    /// Connects to `redis[s]://host:port[/db]` (see [`livefarm_bus::redis_connect`]) and
+    /// checks that the server answers.
     pub async fn connect(url: &str) -> Result<Self, RegistryError> {
-        let client = redis::Client::open(url).map_err(|error| RegistryError::InvalidUrl {
-            url: url.to_owned(),
-            reason: error.to_string(),
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        let registry = RedisRegistry { conn };
-        registry.query::<String>(&redis::cmd("PING")).await?;
-        Ok(registry)
+        let conn = livefarm_bus::redis_connect::connect(url).await?;
+        Ok(RedisRegistry { conn })
     }
 
     /// Runs one command, once more if the connection had dropped (the manager reconnects).

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use futures_util::stream::{self, StreamExt};
-use livefarm_bus::{Headers, JobBus};
+use livefarm_bus::{Headers, StreamBus};
 use livefarm_runtime::Shutdown;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
@@ -287,7 +287,7 @@ pub struct Follower {
     addresses: Vec<Address>,
     topics: Vec<B256>,
     handle: IndexHandle,
-    bus: Option<Arc<dyn JobBus>>,
+    bus: Option<Arc<dyn StreamBus>>,
 }
 
 impl Follower {
@@ -366,7 +366,7 @@ impl Follower {
     }
 
     /// Also publishes every block event on `bus` (stream `events_stream`).
-    pub fn with_bus(mut self, bus: Arc<dyn JobBus>) -> Follower {
+    pub fn with_bus(mut self, bus: Arc<dyn StreamBus>) -> Follower {
         self.bus = Some(bus);
         self
     }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use livefarm_bus::redis_connect::RedisConnectError;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
@@ -32,13 +33,19 @@ impl Store {
         Store::Memory(Arc::default())
     }
 
-    /// Connects to Redis (`redis://host:port[/db]`); the connection reconnects by itself.
+    /// Connects to Redis (`redis[s]://host:port[/db]`, see [`livefarm_bus::redis_connect`]);
+    /// the connection reconnects by itself.
     pub async fn redis(url: &str) -> Result<Store, IndexerError> {
-        let client = redis::Client::open(url).map_err(|e| IndexerError::Config {
-            key: "redis_url",
-            reason: format!("{url}: {e}"),
-        })?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn =
+            livefarm_bus::redis_connect::connect(url)
+                .await
+                .map_err(|error| match error {
+                    RedisConnectError::InvalidUrl { .. } => IndexerError::Config {
+                        key: "redis_url",
+                        reason: error.to_string(),
+                    },
+                    error => IndexerError::Store(error.to_string()),
+                })?;
         Ok(Store::Redis(conn))
     }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub mod bus_bench;
+
 /// A mistake in what the user asked for (exit code 64).
 #[derive(Debug)]
 pub struct UsageError(pub String);

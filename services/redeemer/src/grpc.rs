@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
-use livefarm_bus::{Headers, JobBus};
+use livefarm_bus::{Headers, StreamBus};
 use livefarm_chain::{Address, Chain, U256};
 use livefarm_pm::ticket::recipient_rand_hash;
 use livefarm_pm::{Price, Ticket, TicketExpirationParams, WinningTicket};
@@ -129,7 +129,7 @@ pub fn winning_ticket_from_proto(t: &net::Ticket) -> Result<WinningTicket, Statu
 /// The `net.TicketRedeemer` service.
 #[derive(Clone, Debug)]
 pub struct RedeemerService {
-    bus: Arc<dyn JobBus>,
+    bus: Arc<dyn StreamBus>,
     stream: String,
     chain: Chain,
     store: Store,
@@ -140,7 +140,7 @@ pub struct RedeemerService {
 impl RedeemerService {
     /// Queues onto `stream` of `bus`; max floats are towards `recipient`.
     pub fn new(
-        bus: Arc<dyn JobBus>,
+        bus: Arc<dyn StreamBus>,
         stream: String,
         chain: Chain,
         store: Store,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use livefarm_bus::{Delivery, JobBus, MessageId};
+use livefarm_bus::{Delivery, MessageId, StreamBus};
 use livefarm_chain::{Address, Chain, B256, U256};
 use livefarm_pm::WinningTicket;
 use livefarm_runtime::Shutdown;
@@ -59,7 +59,7 @@ fn classify_revert(reason: &str) -> Refusal {
 pub struct Redeemer {
     config: RedeemerConfig,
     instance: String,
-    bus: Arc<dyn JobBus>,
+    bus: Arc<dyn StreamBus>,
     store: Store,
     election: Election,
     chain: Chain,
@@ -74,7 +74,7 @@ impl Redeemer {
     /// competes for leadership as `config.leader_election` says.
     pub async fn connect(
         config: RedeemerConfig,
-        bus: Arc<dyn JobBus>,
+        bus: Arc<dyn StreamBus>,
     ) -> Result<Redeemer, RedeemerError> {
         config.validate()?;
         let store = Store::connect(config.effective_redis_url(), &config.key_prefix).await?;
@@ -86,7 +86,7 @@ impl Redeemer {
     /// Lease on a fake API server).
     pub async fn connect_with(
         config: RedeemerConfig,
-        bus: Arc<dyn JobBus>,
+        bus: Arc<dyn StreamBus>,
         store: Store,
         election: Election,
     ) -> Result<Redeemer, RedeemerError> {

@@ -265,10 +265,12 @@ pub enum Written {
 }
 
 impl Store {
-    /// Connects to Redis at `url`; keys start with `prefix`.
+    /// Connects to Redis at `url` (see [`livefarm_bus::redis_connect`]); keys start with
+    /// `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Store, RedeemerError> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = livefarm_bus::redis_connect::connect(url)
+            .await
+            .map_err(|error| RedeemerError::Store(error.to_string()))?;
         Ok(Store {
             conn,
             prefix: prefix.to_owned(),

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use livefarm_bus::{BusError, JobBus, MessageId};
+use livefarm_bus::{BusError, JobBus, KvStore, MessageId, StreamBus};
 use livefarm_jobs::{key_from_headers, result_marker_key, SegmentResult, RESULTS_STREAM};
 
 /// How long a pending marker protects one publish attempt.
@@ -70,14 +70,14 @@ pub(crate) async fn publish_once(
     Ok(Published::New(id))
 }
 
-async fn mark_done(bus: &dyn JobBus, marker: &str, id: MessageId) -> Result<(), BusError> {
+async fn mark_done(bus: &dyn KvStore, marker: &str, id: MessageId) -> Result<(), BusError> {
     bus.set_with_ttl(marker, format!("{DONE_PREFIX}{id}").as_bytes(), DONE_TTL)
         .await
 }
 
 /// The id of a result of `(stream_id, seq)` published after `job_id`, if any.
 async fn find_result(
-    bus: &dyn JobBus,
+    bus: &dyn StreamBus,
     stream_id: &str,
     seq: u64,
     job_id: MessageId,

@@ -1,6 +1,7 @@
 # ElastiCache Redis for the job bus, registry and ticket records: a primary with a replica in
-# another zone and automatic failover. In-transit encryption is off because the bus speaks plain
-# RESP (`redis://`); the security group admits the cluster's nodes only.
+# another zone and automatic failover. In-transit encryption is on: clients connect with
+# `rediss://` and check the server's certificate (Amazon's CA) against the system's roots; the
+# security group admits the cluster's nodes only.
 
 variable "name" {
   type = string
@@ -62,10 +63,11 @@ resource "aws_elasticache_replication_group" "this" {
   security_group_ids         = [aws_security_group.this.id]
   port                       = 6379
   at_rest_encryption_enabled = true
-  transit_encryption_enabled = false
+  transit_encryption_enabled = true
+  transit_encryption_mode    = "required"
   snapshot_retention_limit   = 1
 }
 
 output "url" {
-  value = "redis://${aws_elasticache_replication_group.this.primary_endpoint_address}:6379"
+  value = "rediss://${aws_elasticache_replication_group.this.primary_endpoint_address}:6379"
 }

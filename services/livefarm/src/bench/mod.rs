@@ -212,13 +212,13 @@ fn tickets(args: TicketsArgs) -> Result<()> {
 
 fn bus(args: BusArgs) -> Result<()> {
     let machine = Machine::detect();
-    let options = livefarm_bus::bench::BenchOptions {
+    let options = livefarm::bus_bench::BenchOptions {
         url: args.redis_url.clone(),
         producers: args.producers.max(1),
         publish_batch: args.batch.max(1),
         consumers: args
             .consumers
-            .unwrap_or_else(livefarm_bus::bench::default_consumers)
+            .unwrap_or_else(livefarm::bus_bench::default_consumers)
             .max(1),
         throughput_rounds: args.rounds.max(1),
         ..Default::default()
@@ -232,7 +232,7 @@ fn bus(args: BusArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let report = runtime
-        .block_on(livefarm_bus::bench::run(options))
+        .block_on(livefarm::bus_bench::run(options))
         .context("bus benchmark")?;
     runtime.shutdown_timeout(Duration::from_secs(2));
     if args.json {

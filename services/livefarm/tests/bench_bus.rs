@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use livefarm_bus::bench::{self, BenchOptions, BenchReport};
+use livefarm::bus_bench::{self as bench, BenchOptions, BenchReport};
 
 fn short(url: Option<String>) -> BenchOptions {
     BenchOptions {

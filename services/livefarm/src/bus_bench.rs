@@ -6,9 +6,9 @@
 //!   per job, each publishing one job then consuming and acknowledging one); the paced phase
 //!   publishes at a fixed rate while a few consumers drain the stream.
 //! - Throughput: how a farm moves jobs. Several producers publish pipelined batches
-//!   ([`JobBus::publish_batch`]) while several consumers of one group read up to
+//!   ([`livefarm_bus::StreamBus::publish_batch`]) while several consumers of one group read up to
 //!   [`BenchOptions::read_count`] jobs at a time, acknowledging each read as a whole in the
-//!   same round trip as their next read ([`JobBus::ack_and_consume`]). Every job must be
+//!   same round trip as their next read ([`livefarm_bus::StreamBus::ack_and_consume`]). Every job must be
 //!   acknowledged exactly once; the phase checks that the published, consumed and
 //!   acknowledged ids are the same set and nothing stays pending.
 //!   `redis-benchmark` runs the same XADD (same payload size and trimming) with as many
@@ -19,7 +19,7 @@
 //!   `ratio_vs_raw_xadd` is the median round's: a single round on a shared 2-core machine
 //!   swings with whatever else runs.
 //! - Reclaim: a worker takes some jobs and dies without acknowledging them (its connection is
-//!   dropped, as on `kill -9`); another worker calls [`JobBus::reclaim`] with the reclaim
+//!   dropped, as on `kill -9`); another worker calls [`livefarm_bus::StreamBus::reclaim`] with the reclaim
 //!   deadline as `min_idle` every poll interval, and the phase measures how long after the
 //!   first delivery each job is delivered again, against the deadline plus one poll interval.
 
@@ -28,11 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use livefarm_bus::server::{find_binary, RedisServer};
+use livefarm_bus::{BusError, BusOptions, Headers, JobBus, MessageId};
 use serde::Serialize;
 use tokio::task::JoinSet;
-
-use crate::server::{find_binary, RedisServer};
-use crate::{BusError, BusOptions, Headers, JobBus, MessageId};
 
 /// Header carrying the publish time, in nanoseconds since the bench started.
 const SENT_HEADER: &str = "bench-sent-ns";
@@ -289,7 +288,7 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
         maxlen: Some(BENCH_MAXLEN),
         max_deliveries: 5,
     };
-    let bus = crate::connect_with(&url, options.clone()).await?;
+    let bus = livefarm_bus::connect_with(&url, options.clone()).await?;
     let base = Instant::now();
     let payload = vec![b'x'; opts.payload_size];
     let prefix = format!("livefarm-bench:{}", std::process::id());
@@ -651,7 +650,7 @@ async fn throughput(
     for _ in 0..producers {
         // Each producer is its own client with its own connection, as separate segmenter
         // processes are, and as redis-benchmark's `-c` clients are in the baseline.
-        let bus = crate::connect_with(url, options.clone()).await?;
+        let bus = livefarm_bus::connect_with(url, options.clone()).await?;
         let stream = stream.to_owned();
         let payload = payload.to_vec();
         let reserved = Arc::clone(&reserved);
@@ -744,7 +743,7 @@ async fn reclaim(
         .await?;
 
     // The doomed worker has a connection of its own, closed when it "dies".
-    let doomed = crate::connect_with(url, options.clone()).await?;
+    let doomed = livefarm_bus::connect_with(url, options.clone()).await?;
     // Taken before the read, so the measured delay never undercounts.
     let delivered_at = Instant::now();
     let taken = doomed
@@ -871,7 +870,7 @@ async fn raw_xadd(
         .args(["-c", &spec.clients.to_string()])
         .args(["-P", &spec.pipeline.to_string(), "--csv"])
         .args(["XADD", &stream, "MAXLEN", "~", &BENCH_MAXLEN.to_string()])
-        .args(["*", crate::PAYLOAD_FIELD, &payload])
+        .args(["*", livefarm_bus::PAYLOAD_FIELD, &payload])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(10), cmd.output())
@@ -879,7 +878,7 @@ async fn raw_xadd(
         .map_err(|_| BusError::Process("redis-benchmark ran longer than 10s".to_owned()))?
         .map_err(|e| BusError::Process(format!("cannot run redis-benchmark: {e}")))?;
     // Leave the target server as we found it.
-    if let Ok(bus) = crate::connect(url).await {
+    if let Ok(bus) = livefarm_bus::connect(url).await {
         let _ = bus.delete_stream(&stream).await;
     }
     if !output.status.success() {
