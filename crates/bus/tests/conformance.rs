@@ -1163,6 +1163,29 @@ async fn tls_refuses_an_unknown_ca() {
     );
 }
 
+/// The redis-rs connection the registry and the indexer's and redeemer's stores open through
+/// `redis_connect` speaks TLS too, from the same URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_connect_speaks_tls() {
+    let (server, _dir) = start_tls_server();
+    let url = server.tls_url().expect("tls url");
+    let mut conn = livefarm_bus::redis_connect::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
+    ::redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("set");
+    let value: String = ::redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut conn)
+        .await
+        .expect("get");
+    assert_eq!(value, "v");
+}
+
 conformance!(
     publish_consume_ack,
     consume_respects_max,
