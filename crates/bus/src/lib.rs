@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod bench;
+mod clock;
 mod error;
 mod memory;
 mod redis_bus;
@@ -48,6 +49,7 @@ pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use clock::now_ms;
 pub use error::BusError;
 pub use memory::MemoryBus;
 pub use redis_bus::RedisBus;
