@@ -14,8 +14,8 @@
 //! livefarm:stream-events                    publish started / ended (StreamEvent)
 //! livefarm:tickets:winning                  winning tickets for the redeemer (WinningTicket)
 //! livefarm:chain:events                     the indexer's chain events
-//! livefarm:indexer:...                      the indexer's cursor and state (default prefix)
-//! livefarm:redeemer:...                     the redeemer's ticket records and lock (default prefix)
+//! livefarm:indexer:...                      the indexer's cursor and state (prefix)
+//! livefarm:redeemer:...                     the redeemer's ticket records and lock (prefix)
 //! livefarm:registry:...                     the stream registry's records
 //! ```
 //!

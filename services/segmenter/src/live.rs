@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use livefarm_bus::{Headers, JobBus};
 use livefarm_jobs::{
-    SegmentJob, SourceFormat, StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS,
+    timeline_key, SegmentJob, SourceFormat, StreamEvent, StreamEventKind, EVENT_HEADER,
+    STREAM_EVENTS,
 };
 use livefarm_media::segmenter::{Segmenter, SourceSegment, START_OFFSET};
 use livefarm_media::{InputFormat, MediaError};
@@ -25,7 +26,7 @@ use crate::error::SegmenterError;
 use crate::metrics::METRICS;
 
 /// Where a stream's timeline stands between its publish sessions. Kept on the bus too
-/// ([`timeline_key`](livefarm_jobs::timeline_key)), so a reconnect that lands on another segmenter replica, or on this one
+/// ([`timeline_key`]), so a reconnect that lands on another segmenter replica, or on this one
 /// after a restart, continues the stream's seq and timestamps instead of starting over.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct StreamState {
@@ -142,11 +143,7 @@ impl LiveSegmenter {
             .await
             .map_err(|_| SegmenterError::Busy(start.stream_id.clone()))?;
         if !state.loaded {
-            match self
-                .bus
-                .get(&livefarm_jobs::timeline_key(&start.stream_id))
-                .await
-            {
+            match self.bus.get(&timeline_key(&start.stream_id)).await {
                 Ok(Some(saved)) => match serde_json::from_slice::<StreamState>(&saved) {
                     Ok(saved) => *state = saved,
                     Err(error) => {
@@ -280,11 +277,7 @@ impl LiveSegmenter {
         };
         if let Err(error) = self
             .bus
-            .set_with_ttl(
-                &livefarm_jobs::timeline_key(stream_id),
-                &saved,
-                TIMELINE_TTL,
-            )
+            .set_with_ttl(&timeline_key(stream_id), &saved, TIMELINE_TTL)
             .await
         {
             warn!(stream_id, %error, "stream timeline not saved; a reconnect elsewhere restarts it");
