@@ -47,10 +47,6 @@ fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(ETH)
 }
 
-fn to_chain(v: livefarm_pm::U256) -> U256 {
-    U256::from_be_bytes(v.to_be_bytes::<32>())
-}
-
 fn profiles() -> Vec<Profile> {
     vec![
         preset("P144p30fps16x9").expect("builtin"),
@@ -335,7 +331,7 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
     // reserve allocation (1 ETH: one orchestrator in the pool), nothing in flight.
     let pm_bcast = b.address();
     let deadline = Instant::now() + WAIT;
-    while farm.recipient.reported_max_float(&pm_bcast).map(to_chain) != Some(eth(1)) {
+    while farm.recipient.reported_max_float(&pm_bcast) != Some(eth(1)) {
         assert!(
             Instant::now() < deadline,
             "max float from the redeemer: {:?}",
@@ -439,7 +435,7 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
             hex_hash(ticket)
         );
         assert_eq!(ticket.recipient.0, orch.0 .0);
-        face_values += to_chain(ticket.face_value);
+        face_values += ticket.face_value;
     }
     assert_eq!(txs.len(), won.len(), "one transaction per ticket");
     let redeemer_account = Address::from(dev_signer(REDEEMER_KEY).expect("key").address().0);

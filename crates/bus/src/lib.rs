@@ -47,6 +47,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod clock;
 mod error;
 mod memory;
 mod redis_bus;
@@ -57,6 +58,7 @@ pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use clock::now_ms;
 pub use error::BusError;
 pub use memory::MemoryBus;
 pub use redis_bus::RedisBus;

@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::now_ms;
 use crate::{
     dlq_reason, dlq_stream, BusError, BusFuture, BusOptions, Delivery, GroupStats, Headers,
     KvStore, Message, MessageId, StreamBus, DLQ_DELIVERY_COUNT_HEADER, DLQ_GROUP_HEADER,
@@ -97,13 +98,6 @@ fn later(after: Duration) -> Instant {
     now.checked_add(after)
         .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
         .unwrap_or(now)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl MemoryBus {

@@ -5,10 +5,6 @@ use livefarm_pm::{Ticket, TicketExpirationParams, WinningTicket};
 
 use crate::bindings::TicketBroker;
 
-fn u256(v: &livefarm_pm::U256) -> U256 {
-    U256::from_be_bytes(v.to_be_bytes::<32>())
-}
-
 /// The on-chain ticket for a queued winning ticket. The auxData is livefarm_pm's: 64 bytes, or
 /// empty for a zero creation round and hash, which the contract then refuses (§19.4).
 pub fn onchain_ticket(w: &WinningTicket) -> TicketBroker::Ticket {
@@ -20,8 +16,8 @@ pub fn onchain_ticket(w: &WinningTicket) -> TicketBroker::Ticket {
     TicketBroker::Ticket {
         recipient: Address::from(w.recipient.0),
         sender: Address::from(w.sender.0),
-        faceValue: u256(&w.face_value),
-        winProb: u256(&w.win_prob),
+        faceValue: w.face_value,
+        winProb: w.win_prob,
         senderNonce: U256::from(w.sender_nonce),
         recipientRandHash: B256::from(w.recipient_rand_hash),
         auxData: Bytes::from(aux),
@@ -33,8 +29,8 @@ pub fn onchain_ticket_from_pm(t: &Ticket) -> TicketBroker::Ticket {
     TicketBroker::Ticket {
         recipient: Address::from(t.recipient.0),
         sender: Address::from(t.sender.0),
-        faceValue: u256(&t.face_value),
-        winProb: u256(&t.win_prob),
+        faceValue: t.face_value,
+        winProb: t.win_prob,
         senderNonce: U256::from(t.sender_nonce),
         recipientRandHash: B256::from(t.recipient_rand_hash),
         auxData: Bytes::from(t.expiration_params.aux_data()),
@@ -43,5 +39,5 @@ pub fn onchain_ticket_from_pm(t: &Ticket) -> TicketBroker::Ticket {
 
 /// The recipientRand as the contract takes it.
 pub(crate) fn recipient_rand(w: &WinningTicket) -> U256 {
-    u256(&w.recipient_rand)
+    w.recipient_rand
 }

@@ -121,8 +121,8 @@ impl Net {
         let ticket = Ticket {
             recipient: livefarm_pm::Address(self.orch_addr(i).0 .0),
             sender: self.bcast_signer.address(),
-            face_value: livefarm_pm::U256::from_be_bytes(face_value.to_be_bytes::<32>()),
-            win_prob: livefarm_pm::U256::from_be_bytes(win_prob.to_be_bytes::<32>()),
+            face_value,
+            win_prob,
             sender_nonce: nonce,
             recipient_rand_hash: recipient_rand_hash(&rand),
             expiration_params: TicketExpirationParams {

@@ -4,11 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The bus stream of publish lifecycle events ([`StreamEvent`], JSON).
-pub const STREAM_EVENTS: &str = "livefarm:stream-events";
-/// Header on [`STREAM_EVENTS`] entries naming the event (`started`, `ended`).
-pub const EVENT_HEADER: &str = "event";
-
 /// What happened to a stream's publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,7 +14,7 @@ pub enum StreamEventKind {
     Ended,
 }
 
-/// One entry of [`STREAM_EVENTS`].
+/// One entry of [`STREAM_EVENTS`](crate::STREAM_EVENTS).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamEvent {
     pub event: StreamEventKind,

@@ -2,16 +2,7 @@
 //! [`SegmentJob`] and [`SegmentResult`] (JSON), the bus names they travel under, and
 //! [`enqueue`], the one way to put a job on the bus.
 //!
-//! # Names on the bus
-//! ```text
-//! livefarm:stream:{stream_id}:jobs          Redis stream of one live stream's jobs, in seq order
-//! livefarm:stream:{stream_id}:jobs:dlq      its dead letters (poison jobs), written by the bus
-//! livefarm:jobs                             index: one tiny entry per job, tailed by every worker
-//! livefarm:results                          every SegmentResult, one entry per (stream_id, seq)
-//! livefarm:stream:{stream_id}:owner         affinity claim: id of the worker holding the session
-//! livefarm:stream:{stream_id}:result:{seq}  idempotency marker of a published result
-//! livefarm:worker:{worker_id}               worker registration, refreshed by its heartbeat
-//! ```
+//! Every bus stream, header and Redis key name lives in [`names`] (re-exported here).
 //!
 //! Jobs are sharded by live stream: each stream has its own job stream read through the
 //! consumer group [`WORKER_GROUP`], so one stream's segments stay in order and a worker that
@@ -23,92 +14,39 @@
 
 mod error;
 mod events;
+pub mod names;
 mod waiters;
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use livefarm_bus::{Headers, MessageId, StreamBus};
 pub use livefarm_profiles::Profile;
 use serde::{Deserialize, Serialize};
 
 pub use error::JobsError;
-pub use events::{StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS};
+pub use events::{StreamEvent, StreamEventKind};
+/// Milliseconds since the Unix epoch, the clock of every `*_ms` timestamp here.
+pub use livefarm_bus::now_ms;
+pub use names::{
+    affinity_key, dead_letter_stream, jobs_stream, result_marker_key, timeline_key,
+    winning_ticket_headers, worker_key, CHAIN_EVENTS_STREAM, EVENT_HEADER, INDEXER_KEY_PREFIX,
+    INDEX_STREAM, REDEEMER_GROUP, REDEEMER_KEY_PREFIX, REGISTRY_KEY_PREFIX, RESULTS_STREAM,
+    SENDER_HEADER, SEQ_HEADER, STATUS_HEADER, STREAM_EVENTS, STREAM_ID_HEADER, TICKET_HASH_HEADER,
+    WINNING_TICKETS_STREAM, WORKER_GROUP, WORKER_KEY_PREFIX,
+};
 pub use waiters::{dispatch_results, ResultWaiters};
 
-/// The index stream: one entry per enqueued job (payload: the stream id, header `seq`).
-pub const INDEX_STREAM: &str = "livefarm:jobs";
-/// The results stream: one [`SegmentResult`] per `(stream_id, seq)`.
-pub const RESULTS_STREAM: &str = "livefarm:results";
-/// Consumer group of the transcoder workers on every per-stream job stream.
-pub const WORKER_GROUP: &str = "transcoders";
-/// Prefix of worker registration keys.
-pub const WORKER_KEY_PREFIX: &str = "livefarm:worker:";
-
-/// Header on job, index and result entries naming the live stream.
-pub const STREAM_ID_HEADER: &str = "stream_id";
-/// Header on job, index and result entries with the segment number.
-pub const SEQ_HEADER: &str = "seq";
-/// Header on result entries with the [`ResultStatus`] (`ok`, `failed`, `dropped`).
-pub const STATUS_HEADER: &str = "status";
-
 /// Longest accepted stream id, in bytes (the object store's id limit).
-pub const MAX_STREAM_ID_LEN: usize = 128;
-
-/// The job stream of `stream_id`.
-pub fn jobs_stream(stream_id: &str) -> String {
-    format!("livefarm:stream:{stream_id}:jobs")
-}
-
-/// The dead-letter stream of `stream_id`'s jobs (the bus appends `:dlq`).
-pub fn dead_letter_stream(stream_id: &str) -> String {
-    livefarm_bus::dlq_stream(&jobs_stream(stream_id))
-}
-
-/// The affinity key of `stream_id`: its value is the id of the worker holding the session.
-pub fn affinity_key(stream_id: &str) -> String {
-    format!("livefarm:stream:{stream_id}:owner")
-}
-
-/// The idempotency marker of the result of `(stream_id, seq)`.
-pub fn result_marker_key(stream_id: &str, seq: u64) -> String {
-    format!("livefarm:stream:{stream_id}:result:{seq}")
-}
-
-/// The registration key of a worker.
-pub fn worker_key(worker_id: &str) -> String {
-    format!("{WORKER_KEY_PREFIX}{worker_id}")
-}
-
-/// Milliseconds since the Unix epoch, the clock of every `*_ms` timestamp here.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
+pub const MAX_STREAM_ID_LEN: usize = livefarm_storage::keys::MAX_ID_LEN;
 
 /// Checks that `id` can name a stream: 1 to [`MAX_STREAM_ID_LEN`] bytes of ASCII letters,
 /// digits and `- _ . = + , @`, never `.` or `..` (it becomes a bus key part and a storage
-/// path segment).
+/// path segment). The rule is the object store's id rule, kept in one place.
 pub fn validate_stream_id(id: &str) -> Result<(), JobsError> {
-    let invalid = |reason: &str| JobsError::Invalid {
+    livefarm_storage::keys::check_id(id).map_err(|reason| JobsError::Invalid {
         field: "stream_id",
         reason: format!("{id:?}: {reason}"),
-    };
-    if id.is_empty() || id.len() > MAX_STREAM_ID_LEN {
-        return Err(invalid("must be 1 to 128 bytes"));
-    }
-    if id == "." || id == ".." {
-        return Err(invalid("must not be . or .."));
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.=+,@".contains(c);
-    if !id.chars().all(allowed) {
-        return Err(invalid(
-            "only ascii letters, digits and - _ . = + , @ are allowed",
-        ));
-    }
-    Ok(())
+    })
 }
 
 /// Container format of a source segment.

@@ -1,7 +1,7 @@
 //! Auth tokens (§3.2; GL core/orchestrator.go `AuthToken`): GetOrchestrator issues one per
 //! session, B echoes it on every segment and on EndTranscodingSession.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use livefarm_pm::num::min_be_bytes_u64;
@@ -18,9 +18,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Seconds since the Unix epoch, as the token's `expiration` counts them.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(livefarm_jobs::now_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 /// `core.RandomManifestID()`: 4 random bytes as 8 lowercase hex characters.

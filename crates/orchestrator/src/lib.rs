@@ -1,15 +1,15 @@
 //! The Livepeer orchestrator surface of Livefarm (livepeer-protocol.md §1, §3, §7): the
 //! `net.Orchestrator` gRPC service (GetOrchestrator, Ping, EndTranscodingSession), auth
-//! tokens, capabilities and their compatibility test, the live-session registry, and the
-//! conversions between `livefarm_pm`'s payment structs, `livefarm_profiles`' profiles and
-//! the generated `net` proto types; and the orchestrator port itself: TLS (self-signed or
+//! tokens, capabilities and their compatibility test, the live-session registry (the
+//! conversions to and from the generated `net` types are `livefarm_proto::convert`,
+//! re-exported here); and the orchestrator port itself: TLS (self-signed or
 //! provided), `POST /segment` (§4.2) with payments, the result store and `GET /stream/...`,
 //! transcoding through the worker pool, and winning tickets queued for the redeemer.
 
 pub mod auth;
 pub mod broadcaster;
 pub mod capabilities;
-pub mod convert;
+pub use livefarm_proto::convert;
 pub mod error;
 pub mod http;
 pub mod max_float;

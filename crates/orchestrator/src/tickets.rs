@@ -5,11 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use livefarm_bus::{Headers, JobBus};
+use livefarm_bus::JobBus;
 use livefarm_pm::WinningTicket;
 
 /// The stream winning tickets are appended to.
-pub const WINNING_TICKETS_STREAM: &str = "livefarm:tickets:winning";
+pub use livefarm_jobs::WINNING_TICKETS_STREAM;
 
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -33,15 +33,9 @@ impl WinningTicketSink for BusTicketSink {
     fn queue(&self, ticket: WinningTicket) -> SinkFuture<'_> {
         Box::pin(async move {
             let payload = serde_json::to_vec(&ticket).map_err(|e| e.to_string())?;
-            let mut headers = Headers::new();
-            headers.insert("sender".to_string(), ticket.sender.to_string());
-            headers.insert(
-                "ticket_hash".to_string(),
-                ticket
-                    .ticket_hash
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
+            let headers = livefarm_jobs::winning_ticket_headers(
+                &ticket.sender.to_string(),
+                &ticket.ticket_hash,
             );
             self.bus
                 .publish(WINNING_TICKETS_STREAM, &payload, &headers)

@@ -1,8 +1,11 @@
 //! Generated gRPC code (messages, clients, servers) of Livefarm's own services, of
 //! go-livepeer's `net` package (the orchestrator protocol Livefarm speaks to Livepeer
 //! broadcasters), the `grpc.health.v1` service every one of them serves, and
-//! [`ServiceError`], the one mapping from service errors to gRPC status codes.
+//! [`ServiceError`], the one mapping from service errors to gRPC status codes. With the `pm`
+//! feature, `convert` maps the `net` types to and from Livefarm's payment and profile types.
 
+#[cfg(feature = "pm")]
+pub mod convert;
 mod error;
 
 pub use error::ServiceError;

@@ -18,7 +18,7 @@ use crate::stream::Stream;
 use crate::{RegistryFuture, StreamRegistry};
 
 /// Prefix of every key the registry writes.
-pub const KEY_PREFIX: &str = "livefarm:registry:";
+pub const KEY_PREFIX: &str = livefarm_jobs::REGISTRY_KEY_PREFIX;
 
 /// Inserts a stream unless its id, key or playback id is taken; returns 0 (inserted), or
 /// 1, 2, 3 naming the taken field.

@@ -1,7 +1,5 @@
 //! The stream record and the random ids it is made of.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use livefarm_profiles::Profile;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -46,19 +44,16 @@ impl Stream {
         })
     }
 
-    /// Checks what a registry needs: non-empty url-safe ids that differ from each other.
+    /// Checks what a registry needs: ids that follow Livefarm's one id rule (each becomes a
+    /// bus key part, a storage path segment or a URL segment) and differ from each other.
     pub fn validate(&self) -> Result<(), RegistryError> {
         for (field, value) in [
             ("id", &self.id),
             ("streamKey", &self.stream_key),
             ("playbackId", &self.playback_id),
         ] {
-            let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-            if value.is_empty() || !value.chars().all(safe) {
-                return Err(RegistryError::InvalidStream(format!(
-                    "{field} must be non-empty letters, digits, '-', '_' or '.'"
-                )));
-            }
+            livefarm_storage::keys::check_id(value)
+                .map_err(|reason| RegistryError::InvalidStream(format!("{field}: {reason}")))?;
         }
         // the key is secret and the playback id public: one must never reveal the other
         if self.stream_key == self.playback_id {
@@ -84,13 +79,8 @@ fn deserialize_profiles<'de, D: Deserializer<'de>>(
     livefarm_profiles::parse_json_values(&entries).map_err(serde::de::Error::custom)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
+/// Milliseconds since the Unix epoch (the clock of every `*_ms` timestamp).
+pub use livefarm_jobs::now_ms;
 
 const ALPHABET: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 

@@ -8,6 +8,8 @@ mod error;
 mod readiness;
 pub mod service;
 mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use admin::AdminServer;
 pub use config::{dump_config, load, LoadOptions};
@@ -16,7 +18,7 @@ pub use error::{
     EXIT_SECOND_SIGNAL,
 };
 pub use readiness::Readiness;
-pub use service::{service_main, ServiceArgs, ServiceConfig, ServiceFailure};
+pub use service::{service_main, RunError, ServiceArgs, ServiceConfig, ServiceFailure};
 pub use shutdown::{
     drain_with_deadline, install_signal_handlers, signal_action, DrainOutcome, Shutdown,
     SignalAction,

@@ -42,6 +42,44 @@ pub struct ServiceFailure {
     pub code: i32,
 }
 
+/// A service's own error type, as its `run` returns it (directly or as a cause inside an
+/// `anyhow::Error`). The one classification of every service: a configuration at fault, even
+/// when only `run` finds it (an unparsable URL), exits 64; anything else exits 1.
+pub trait RunError: std::error::Error + Send + Sync + 'static {
+    /// Whether the configuration is at fault rather than the world.
+    fn is_config(&self) -> bool;
+}
+
+impl ServiceFailure {
+    /// A failure with the exit code for a bad configuration or for any other failure.
+    pub fn new(message: impl Into<String>, bad_config: bool) -> Self {
+        ServiceFailure {
+            message: message.into(),
+            code: if bad_config {
+                EXIT_BAD_CONFIG
+            } else {
+                EXIT_FAILURE
+            },
+        }
+    }
+
+    /// The failure for a `run` that returns `anyhow::Error`: the whole chain as the message,
+    /// a bad configuration when any cause in it is an `E` that says so.
+    pub fn classify<E: RunError>(error: &anyhow::Error) -> Self {
+        let bad_config = error
+            .chain()
+            .any(|cause| cause.downcast_ref::<E>().is_some_and(E::is_config));
+        ServiceFailure::new(format!("{error:#}"), bad_config)
+    }
+}
+
+impl<E: RunError> From<E> for ServiceFailure {
+    fn from(error: E) -> Self {
+        let bad_config = error.is_config();
+        ServiceFailure::new(error.to_string(), bad_config)
+    }
+}
+
 fn fail(message: &str, code: i32) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -104,4 +142,51 @@ where
             Err(failure) => fail(&failure.message, failure.code),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum DemoError {
+        #[error("bad url {0}")]
+        Url(String),
+        #[error("backend down")]
+        Down,
+    }
+
+    impl RunError for DemoError {
+        fn is_config(&self) -> bool {
+            matches!(self, DemoError::Url(_))
+        }
+    }
+
+    #[test]
+    fn typed_errors_exit_64_only_when_the_config_is_at_fault() {
+        let failure = ServiceFailure::from(DemoError::Url("nope://".into()));
+        assert_eq!(
+            (failure.code, failure.message.as_str()),
+            (64, "bad url nope://")
+        );
+        assert_eq!(ServiceFailure::from(DemoError::Down).code, EXIT_FAILURE);
+    }
+
+    #[test]
+    fn a_config_error_deep_in_an_anyhow_chain_still_exits_64() {
+        let error = anyhow::Error::new(DemoError::Url("nope://".into())).context("connecting");
+        let failure = ServiceFailure::classify::<DemoError>(&error);
+        assert_eq!(failure.code, EXIT_BAD_CONFIG);
+        assert_eq!(failure.message, "connecting: bad url nope://");
+        let down = anyhow::Error::new(DemoError::Down).context("connecting");
+        assert_eq!(
+            ServiceFailure::classify::<DemoError>(&down).code,
+            EXIT_FAILURE
+        );
+        let other = anyhow::anyhow!("something else");
+        assert_eq!(
+            ServiceFailure::classify::<DemoError>(&other).code,
+            EXIT_FAILURE
+        );
+    }
 }

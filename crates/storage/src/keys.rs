@@ -3,7 +3,7 @@
 //! ```text
 //! live/{stream}/source/{seq:010}.ts              source segment, as cut by the segmenter
 //! live/{stream}/{rendition}/{seq:010}.{ext}      one rendition of that segment
-//! recordings/{stream}/{session}/...              kept recordings of one publish session
+//! recordings/{stream}/{session}/{seq:010}.ts    kept recordings of one publish session
 //! ```
 //!
 //! Sequence numbers are zero-padded to ten digits so keys sort in sequence order.
@@ -53,6 +53,11 @@ pub fn recording_prefix(stream_id: &str, session: &str) -> String {
     format!("recordings/{}/{}/", segment(stream_id), segment(session))
 }
 
+/// `recordings/{stream}/{session}/{seq:010}.ts`: one source segment of a kept recording.
+pub fn recording_segment(stream_id: &str, session: &str, seq: u64) -> String {
+    format!("{}{seq:010}.ts", recording_prefix(stream_id, session))
+}
+
 /// `live/{stream}/`
 pub fn stream_prefix(stream_id: &str) -> String {
     format!("live/{}/", segment(stream_id))
@@ -60,10 +65,16 @@ pub fn stream_prefix(stream_id: &str) -> String {
 
 /// Checks that `id` can stand as one key segment (see the module docs).
 pub fn validate_id(id: &str) -> Result<(), StorageError> {
-    check_segment(id, MAX_ID_LEN).map_err(|reason| StorageError::InvalidKey {
+    check_id(id).map_err(|reason| StorageError::InvalidKey {
         key: id.to_owned(),
         reason: format!("invalid id: {reason}"),
     })
+}
+
+/// The one id rule of Livefarm (stream ids, rendition names, session ids, registry ids): `Err`
+/// says why `id` breaks it. Crates with their own error type map the reason into it.
+pub fn check_id(id: &str) -> Result<(), String> {
+    check_segment(id, MAX_ID_LEN)
 }
 
 /// Checks a full object key: non-empty segments separated by single `/`, each following the
@@ -150,6 +161,10 @@ mod tests {
             "live/abc/720p30/0000012345.mp4"
         );
         assert_eq!(recording_prefix("abc", "s-1"), "recordings/abc/s-1/");
+        assert_eq!(
+            recording_segment("abc", "s-1", 3),
+            "recordings/abc/s-1/0000000003.ts"
+        );
         assert_eq!(stream_prefix("abc"), "live/abc/");
         // Wider than ten digits still formats (no truncation).
         assert_eq!(

@@ -103,6 +103,7 @@ impl livefarm_runtime::ServiceConfig for ApiConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livefarm_runtime::RunError;
 
     #[test]
     fn defaults_are_valid_and_listen_on_8080() {
@@ -113,12 +114,12 @@ mod tests {
             live_window: 0,
             ..ApiConfig::default()
         };
-        assert_eq!(bad.validate().expect_err("invalid").exit_code(), 64);
+        assert!(bad.validate().expect_err("invalid").is_config());
         assert_eq!(config.registry_url, "memory://");
         let bad = ApiConfig {
             registry_url: "etcd://x".to_owned(),
             ..ApiConfig::default()
         };
-        assert_eq!(bad.validate().expect_err("invalid").exit_code(), 64);
+        assert!(bad.validate().expect_err("invalid").is_config());
     }
 }

@@ -67,16 +67,19 @@ impl ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
 
-    /// The process exit code: 64 for a bad config, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ApiError::Config { .. } | ApiError::Registry(RegistryError::InvalidUrl { .. }) => {
-                livefarm_runtime::EXIT_BAD_CONFIG
-            }
-            ApiError::Runtime(e) => e.exit_code(),
-            _ => livefarm_runtime::EXIT_FAILURE,
-        }
+impl livefarm_runtime::RunError for ApiError {
+    /// A bad value, or a bus, storage or registry URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Config { .. }
+                | ApiError::Registry(RegistryError::InvalidUrl { .. })
+                | ApiError::Bus(BusError::InvalidUrl { .. })
+                | ApiError::Storage(StorageError::InvalidUrl { .. })
+                | ApiError::Runtime(RuntimeError::Config(_))
+        )
     }
 }
 

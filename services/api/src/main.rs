@@ -20,9 +20,6 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_api::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: error.exit_code(),
-            })
+            .map_err(ServiceFailure::from)
     })
 }

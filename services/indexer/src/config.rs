@@ -81,7 +81,7 @@ impl Default for IndexerConfig {
             poll_interval_ms: 1000,
             ws_url: String::new(),
             redis_url: "redis://127.0.0.1:6379".to_owned(),
-            redis_key_prefix: "livefarm:indexer".to_owned(),
+            redis_key_prefix: livefarm_jobs::INDEXER_KEY_PREFIX.to_owned(),
             bus_url: String::new(),
             events_stream: crate::EVENTS_STREAM.to_owned(),
             grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9470)),

@@ -63,15 +63,15 @@ pub enum IndexerError {
     Bench(String),
 }
 
-impl IndexerError {
-    /// The process exit code: 64 for a bad config, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            IndexerError::Config { .. } | IndexerError::Chain(ChainError::InvalidUrl { .. }) => {
-                livefarm_runtime::EXIT_BAD_CONFIG
-            }
-            _ => livefarm_runtime::EXIT_FAILURE,
-        }
+impl livefarm_runtime::RunError for IndexerError {
+    /// A bad value, or a chain or bus URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            IndexerError::Config { .. }
+                | IndexerError::Chain(ChainError::InvalidUrl { .. })
+                | IndexerError::Bus(BusError::InvalidUrl { .. })
+        )
     }
 }
 

@@ -82,7 +82,7 @@ impl FollowerOptions {
             batch_blocks: 50_000,
             poll_interval: Duration::from_millis(1000),
             ws_url: String::new(),
-            key_prefix: "livefarm:indexer".to_owned(),
+            key_prefix: livefarm_jobs::INDEXER_KEY_PREFIX.to_owned(),
             events_stream: crate::EVENTS_STREAM.to_owned(),
         }
     }

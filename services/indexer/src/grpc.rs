@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use alloy::primitives::{Address, B256, U256};
 use futures_util::{Stream, StreamExt};
+use livefarm_proto::ServiceError;
 use livefarm_runtime::Shutdown;
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
@@ -35,7 +36,7 @@ impl ChainIndexService {
 
 fn address(bytes: &[u8], field: &str) -> Result<Address, Status> {
     Address::try_from(bytes)
-        .map_err(|_| Status::invalid_argument(format!("{field} must be 20 bytes")))
+        .map_err(|_| ServiceError::InvalidArgument(format!("{field} must be 20 bytes")).into())
 }
 
 fn word(v: U256) -> Vec<u8> {
@@ -213,7 +214,7 @@ impl ChainIndex for ChainIndexService {
     ) -> Result<Response<pb::IsTicketRedeemedResponse>, Status> {
         let req = request.into_inner();
         let hash = B256::try_from(req.ticket_hash.as_slice())
-            .map_err(|_| Status::invalid_argument("ticket_hash must be 32 bytes"))?;
+            .map_err(|_| ServiceError::InvalidArgument("ticket_hash must be 32 bytes".into()))?;
         let block = self.handle.read(|s| s.data.redeemed.get(&hash).copied());
         Ok(Response::new(pb::IsTicketRedeemedResponse {
             redeemed: block.is_some(),

@@ -44,7 +44,7 @@ pub use grpc::ChainIndexService;
 pub use store::Store;
 
 /// Bus stream of new blocks and rounds (JSON [`BlockEvent`]s).
-pub const EVENTS_STREAM: &str = "livefarm:chain:events";
+pub use livefarm_jobs::CHAIN_EVENTS_STREAM as EVENTS_STREAM;
 
 /// Runs the indexer until `shutdown` fires: follows the chain, serves gRPC and the admin
 /// port.
@@ -139,14 +139,4 @@ async fn connect_store(url: &str, shutdown: &Shutdown) -> Result<Option<Store>, 
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-}
-
-/// The process exit code for an error of [`run`]: 64 when the configuration is at fault, 1
-/// otherwise.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<IndexerError>())
-        .map(IndexerError::exit_code)
-        .unwrap_or(livefarm_runtime::EXIT_FAILURE)
 }

@@ -16,9 +16,6 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_indexer::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: livefarm_indexer::exit_code(&error),
-            })
+            .map_err(|error| ServiceFailure::classify::<livefarm_indexer::IndexerError>(&error))
     })
 }

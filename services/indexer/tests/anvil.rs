@@ -84,10 +84,6 @@ fn pm(a: Address) -> livefarm_pm::Address {
     livefarm_pm::Address(a.0 .0)
 }
 
-fn pm_u256(v: U256) -> livefarm_pm::U256 {
-    livefarm_pm::U256::from_be_bytes(v.to_be_bytes::<32>())
-}
-
 /// A winning ticket from sender `s` (dev key 2) to the orchestrator in the current round.
 async fn winning_ticket(net: &Net, face_value: U256, nonce: u32) -> WinningTicket {
     let signer = Signer::from_bytes(
@@ -103,7 +99,7 @@ async fn winning_ticket(net: &Net, face_value: U256, nonce: u32) -> WinningTicke
     let ticket = Ticket {
         recipient: pm(addr(&net.orch)),
         sender: signer.address(),
-        face_value: pm_u256(face_value),
+        face_value,
         win_prob: livefarm_pm::MAX_WIN_PROB,
         sender_nonce: nonce,
         recipient_rand_hash: recipient_rand_hash(&rand),

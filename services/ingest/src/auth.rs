@@ -6,8 +6,6 @@
 //! [`AllowAnyAuth`] (development).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +17,7 @@ use serde::Deserialize;
 
 use crate::error::AuthError;
 
-/// A boxed future, so the traits here stay object safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use livefarm_publish::BoxFuture;
 
 /// What a publisher asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,9 +21,6 @@ pub enum IngestError {
     /// A stream path or SRT stream id that names no stream.
     #[error("bad stream path {path:?}: {reason}")]
     BadPath { path: String, reason: String },
-    /// The segmenter refused or dropped the publish.
-    #[error("segmenter: {0}")]
-    Segmenter(String),
     /// The segmenter stopped reading this publish's bytes.
     #[error("segmenter stopped reading the stream")]
     SinkClosed,
@@ -37,4 +34,20 @@ pub enum IngestError {
     },
     #[error("bad config: {0}")]
     Config(String),
+    #[error("bus: {0}")]
+    Bus(#[from] livefarm_bus::BusError),
+    #[error("storage: {0}")]
+    Storage(#[from] livefarm_storage::StorageError),
+}
+
+impl livefarm_runtime::RunError for IngestError {
+    /// A bad value, or a bus or storage URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            IngestError::Config(_)
+                | IngestError::Bus(livefarm_bus::BusError::InvalidUrl { .. })
+                | IngestError::Storage(livefarm_storage::StorageError::InvalidUrl { .. })
+        )
+    }
 }

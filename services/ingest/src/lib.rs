@@ -39,8 +39,11 @@ pub use auth::{
 pub use error::{AuthError, IngestError};
 pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest};
 pub use livefarm_jobs::ResultWaiters;
+pub use livefarm_publish::{
+    ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+};
 pub use push::{parse_push_path, router, PushPath};
-pub use sink::{GrpcSink, SegmenterSink};
+pub use sink::GrpcSink;
 
 /// The ingest service's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,9 +228,11 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let bus = livefarm_bus::connect(&config.bus_url)
         .await
+        .map_err(IngestError::from)
         .with_context(|| format!("connecting to the bus at {}", config.bus_url))?;
     let storage = Storage::from_url(&config.storage_url)
         .await
+        .map_err(IngestError::from)
         .with_context(|| format!("opening storage {}", config.storage_url))?;
     let readiness = Readiness::new();
     let admin =

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use livefarm_proto::segmenter::v1::{ContainerFormat, PublishStart};
+use livefarm_publish::{ContainerFormat, PublishStart, SegmenterSink};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::auth::{redact, AuthorizedStream, PublishRequest, PublisherAuth};
 use crate::error::IngestError;
-use crate::sink::SegmenterSink;
 
 /// Chunks in flight between a connection and its segmenter; a full queue slows the reader.
 const QUEUE: usize = 256;
@@ -131,10 +130,9 @@ impl LiveIngest {
         let session_id = random_session_id();
         let start = PublishStart {
             stream_id: stream_id.clone(),
-            publish_session_id: session_id.clone(),
-            format: format as i32,
-            profiles_json: serde_json::to_string(&profiles)
-                .map_err(|e| IngestError::Segmenter(format!("profiles: {e}")))?,
+            session_id: session_id.clone(),
+            format,
+            profiles,
             record,
             protocol: request.protocol.to_string(),
         };

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use livefarm_runtime::{service_main, ServiceArgs, ServiceFailure, EXIT_FAILURE};
+use livefarm_runtime::{service_main, ServiceArgs, ServiceFailure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,9 +20,6 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_ingest::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: EXIT_FAILURE,
-            })
+            .map_err(|error| ServiceFailure::classify::<livefarm_ingest::IngestError>(&error))
     })
 }

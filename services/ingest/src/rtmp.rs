@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use livefarm_proto::segmenter::v1::ContainerFormat;
+use livefarm_publish::ContainerFormat;
 use livefarm_runtime::Shutdown;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{

@@ -1,25 +1,18 @@
-//! Where a live publish's container bytes go: a segmenter, over gRPC ([`GrpcSink`]) or in the
-//! same process (the segmenter crate implements [`SegmenterSink`] for its core).
+//! The gRPC edge of ingest's segmenter link: [`GrpcSink`] sends a publish to a remote
+//! segmenter (`livefarm.segmenter.v1.Segmenter/Publish`), converting the domain messages of
+//! `livefarm-publish` to and from protobuf here and nowhere else.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use livefarm_proto::segmenter::v1 as pb;
 use livefarm_proto::segmenter::v1::segmenter_client::SegmenterClient;
-use livefarm_proto::segmenter::v1::{publish_chunk, PublishChunk, PublishStart, PublishSummary};
+use livefarm_publish::{
+    BoxFuture, ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
-pub use crate::auth::BoxFuture;
 use crate::error::IngestError;
-
-/// A segmenter that takes one publish session: `start` first, then the bytes in `chunks` until
-/// the sender is dropped (the publisher left). Resolves when the session has been segmented.
-pub trait SegmenterSink: Send + Sync {
-    fn publish(
-        &self,
-        start: PublishStart,
-        chunks: mpsc::Receiver<Bytes>,
-    ) -> BoxFuture<'_, Result<PublishSummary, IngestError>>;
-}
 
 /// A remote segmenter (`livefarm.segmenter.v1.Segmenter/Publish`).
 #[derive(Debug, Clone)]
@@ -44,25 +37,61 @@ impl SegmenterSink for GrpcSink {
         &self,
         start: PublishStart,
         chunks: mpsc::Receiver<Bytes>,
-    ) -> BoxFuture<'_, Result<PublishSummary, IngestError>> {
+    ) -> BoxFuture<'_, Result<PublishSummary, PublishError>> {
         let mut client = self.client.clone();
         Box::pin(async move {
-            let first = PublishChunk {
-                kind: Some(publish_chunk::Kind::Start(start)),
+            let first = pb::PublishChunk {
+                kind: Some(pb::publish_chunk::Kind::Start(start_to_proto(start))),
             };
             let data = futures_util::stream::unfold(chunks, |mut chunks| async move {
                 let bytes = chunks.recv().await?;
-                let chunk = PublishChunk {
-                    kind: Some(publish_chunk::Kind::Data(bytes)),
+                let chunk = pb::PublishChunk {
+                    kind: Some(pb::publish_chunk::Kind::Data(bytes)),
                 };
                 Some((chunk, chunks))
             });
             let requests = futures_util::stream::iter([first]).chain(data);
-            client
+            let summary = client
                 .publish(requests)
                 .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| IngestError::Segmenter(status.message().to_string()))
+                .map_err(status_to_error)?
+                .into_inner();
+            Ok(PublishSummary {
+                segments: summary.segments,
+                first_seq: summary.first_seq,
+                next_seq: summary.next_seq,
+                duration_seconds: summary.duration_seconds,
+                failed_segments: summary.failed_segments,
+                too_long_segments: summary.too_long_segments,
+            })
         })
+    }
+}
+
+fn start_to_proto(start: PublishStart) -> pb::PublishStart {
+    let format = match start.format {
+        ContainerFormat::Probe => pb::ContainerFormat::Unspecified,
+        ContainerFormat::Flv => pb::ContainerFormat::Flv,
+        ContainerFormat::MpegTs => pb::ContainerFormat::Mpegts,
+    };
+    // The wire carries the ladder in the JSON profile format that jobs use.
+    pb::PublishStart {
+        stream_id: start.stream_id,
+        publish_session_id: start.session_id,
+        format: format as i32,
+        profiles_json: livefarm_profiles::to_json_profiles(&start.profiles),
+        record: start.record,
+        protocol: start.protocol,
+    }
+}
+
+/// The segmenter's answer, by the codes its server maps its errors to.
+fn status_to_error(status: tonic::Status) -> PublishError {
+    let message = status.message().to_string();
+    match status.code() {
+        tonic::Code::InvalidArgument => PublishError::BadStart(message),
+        tonic::Code::FailedPrecondition => PublishError::Busy(message),
+        tonic::Code::Unavailable => PublishError::Unavailable(message),
+        _ => PublishError::Failed(message),
     }
 }

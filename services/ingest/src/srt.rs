@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use livefarm_proto::segmenter::v1::ContainerFormat;
+use livefarm_publish::ContainerFormat;
 use livefarm_runtime::Shutdown;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::PacketSize;
@@ -101,7 +101,7 @@ async fn handle(
         manifest_id,
         stream_key,
     };
-    let mut publish = match live.begin(publish_request, ContainerFormat::Mpegts).await {
+    let mut publish = match live.begin(publish_request, ContainerFormat::MpegTs).await {
         Ok(publish) => publish,
         Err(IngestError::Auth(_)) => {
             reject(request, ServerRejectReason::Forbidden).await;

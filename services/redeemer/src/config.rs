@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::RedeemerError;
 
 /// The stream the orchestrator appends winning tickets to (`livefarm_orchestrator::tickets`).
-pub const WINNING_TICKETS_STREAM: &str = "livefarm:tickets:winning";
+pub use livefarm_jobs::WINNING_TICKETS_STREAM;
 
 /// Everything a redeemer can be told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,9 +90,9 @@ impl Default for RedeemerConfig {
             signer_key_file: String::new(),
             recipient: String::new(),
             stream: WINNING_TICKETS_STREAM.to_owned(),
-            group: "redeemer".to_owned(),
+            group: livefarm_jobs::REDEEMER_GROUP.to_owned(),
             instance_id: String::new(),
-            key_prefix: "livefarm:redeemer".to_owned(),
+            key_prefix: livefarm_jobs::REDEEMER_KEY_PREFIX.to_owned(),
             poll_interval_ms: 1_000,
             confirmations: 1,
             stuck_timeout_ms: 300_000,

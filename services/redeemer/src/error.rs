@@ -59,6 +59,18 @@ pub enum RedeemerError {
     Setup(String),
 }
 
+impl livefarm_runtime::RunError for RedeemerError {
+    /// A bad value, or a bus or chain URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            RedeemerError::Config { .. }
+                | RedeemerError::Bus(BusError::InvalidUrl { .. })
+                | RedeemerError::Chain(ChainError::InvalidUrl { .. })
+        )
+    }
+}
+
 impl From<redis::RedisError> for RedeemerError {
     fn from(e: redis::RedisError) -> Self {
         RedeemerError::Store(e.to_string())

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
-use livefarm_bus::{Headers, StreamBus};
+use livefarm_bus::StreamBus;
 use livefarm_chain::{Address, Chain, U256};
-use livefarm_pm::ticket::recipient_rand_hash;
-use livefarm_pm::{Price, Ticket, TicketExpirationParams, WinningTicket};
+use livefarm_proto::convert::{address_from_proto, winning_ticket_from_proto};
 use livefarm_proto::livepeer::net;
 use livefarm_proto::livepeer::net::ticket_redeemer_server::{TicketRedeemer, TicketRedeemerServer};
+use livefarm_proto::ServiceError;
 use tonic::{Request, Response, Status};
 
 use crate::error::RedeemerError;
@@ -31,99 +31,19 @@ pub async fn max_float(
     let pool = chain.transcoder_pool_size().await?;
     let claimed = chain.claimed_reserve(sender, recipient).await?;
     let pending = pending_amount(store, sender).await?;
-    let pm = |v: U256| livefarm_pm::U256::from_be_bytes(v.to_be_bytes::<32>());
+    // chain and pm share ruint's U256: no conversion between them
     let pm_info = livefarm_pm::SenderInfo {
-        deposit: pm(info.deposit),
+        deposit: info.deposit,
         reserve: livefarm_pm::ReserveInfo {
-            funds_remaining: pm(info.reserve_funds_remaining),
-            claimed_in_current_round: pm(info.reserve_claimed_in_current_round),
+            funds_remaining: info.reserve_funds_remaining,
+            claimed_in_current_round: info.reserve_claimed_in_current_round,
         },
         withdraw_round: i64::try_from(info.withdraw_round.saturating_to::<u64>())
             .unwrap_or(i64::MAX),
     };
-    let alloc = livefarm_pm::chain::reserve_alloc(&pm_info, pool, &pm(claimed));
-    let float = livefarm_pm::chain::max_float(&alloc, &pm_info.deposit, &pm(pending));
-    Ok(U256::from_be_bytes(float.to_be_bytes::<32>()))
-}
-
-/// Minimal big-endian bytes, as go-livepeer's `big.Int.Bytes()` writes them.
-fn minimal_be(v: U256) -> Vec<u8> {
-    let bytes = v.to_be_bytes::<32>();
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(32);
-    bytes[first..].to_vec()
-}
-
-fn be_u256(field: &'static str, bytes: &[u8]) -> Result<livefarm_pm::U256, Status> {
-    livefarm_pm::U256::try_from_be_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("{field} is longer than 32 bytes")))
-}
-
-fn address(field: &'static str, bytes: &[u8]) -> Result<livefarm_pm::Address, Status> {
-    let arr: [u8; 20] = bytes
-        .try_into()
-        .map_err(|_| Status::invalid_argument(format!("{field} must be 20 bytes")))?;
-    Ok(livefarm_pm::Address(arr))
-}
-
-/// The winning-ticket record for a `net.Ticket`.
-pub fn winning_ticket_from_proto(t: &net::Ticket) -> Result<WinningTicket, Status> {
-    let params = t
-        .ticket_params
-        .as_ref()
-        .ok_or_else(|| Status::invalid_argument("ticket_params missing"))?;
-    let sender_params = t
-        .sender_params
-        .as_ref()
-        .ok_or_else(|| Status::invalid_argument("sender_params missing"))?;
-    let expiration = t
-        .expiration_params
-        .as_ref()
-        .or(params.expiration_params.as_ref())
-        .ok_or_else(|| Status::invalid_argument("expiration_params missing"))?;
-    let block_hash: [u8; 32] = if expiration.creation_round_block_hash.is_empty() {
-        [0; 32]
-    } else {
-        expiration
-            .creation_round_block_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| Status::invalid_argument("creation_round_block_hash must be 32 bytes"))?
-    };
-    let rand_hash: [u8; 32] = params
-        .recipient_rand_hash
-        .as_slice()
-        .try_into()
-        .map_err(|_| Status::invalid_argument("recipient_rand_hash must be 32 bytes"))?;
-    let rand = be_u256("recipient_rand", &t.recipient_rand)?;
-    if recipient_rand_hash(&rand) != rand_hash {
-        return Err(Status::invalid_argument(
-            "recipient_rand does not match recipient_rand_hash",
-        ));
-    }
-    let expiration_block = be_u256("expiration_block", &params.expiration_block)?;
-    let ticket = Ticket {
-        recipient: address("recipient", &params.recipient)?,
-        sender: address("sender", &t.sender)?,
-        face_value: be_u256("face_value", &params.face_value)?,
-        win_prob: be_u256("win_prob", &params.win_prob)?,
-        sender_nonce: sender_params.sender_nonce,
-        recipient_rand_hash: rand_hash,
-        expiration_params: TicketExpirationParams {
-            creation_round: expiration.creation_round,
-            creation_round_block_hash: block_hash,
-        },
-        params_expiration_block: expiration_block.saturating_to(),
-        price_per_pixel: Price::zero(),
-    };
-    if sender_params.sig.len() != 65 {
-        return Err(Status::invalid_argument("sig must be 65 bytes"));
-    }
-    Ok(WinningTicket::new(
-        &ticket,
-        &sender_params.sig,
-        rand,
-        "redeemer-grpc",
-    ))
+    let alloc = livefarm_pm::chain::reserve_alloc(&pm_info, pool, &claimed);
+    let float = livefarm_pm::chain::max_float(&alloc, &pm_info.deposit, &pending);
+    Ok(float)
 }
 
 /// The `net.TicketRedeemer` service.
@@ -163,12 +83,12 @@ impl RedeemerService {
     }
 
     async fn float(&self, sender: &[u8]) -> Result<net::MaxFloatUpdate, Status> {
-        let sender = Address::from(address("sender", sender)?.0);
+        let sender = Address::from(address_from_proto("sender", sender)?.0);
         let float = max_float(&self.chain, &self.store, sender, self.recipient)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(net::MaxFloatUpdate {
-            max_float: minimal_be(float),
+            max_float: livefarm_pm::num::min_be_bytes(&float),
         })
     }
 }
@@ -182,13 +102,14 @@ impl TicketRedeemer for RedeemerService {
         request: Request<net::Ticket>,
     ) -> Result<Response<net::QueueTicketRes>, Status> {
         let ticket = winning_ticket_from_proto(request.get_ref())?;
-        let payload = serde_json::to_vec(&ticket).map_err(|e| Status::internal(e.to_string()))?;
-        let mut headers = Headers::new();
-        headers.insert("sender".to_owned(), ticket.sender.to_string());
+        let payload =
+            serde_json::to_vec(&ticket).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let headers =
+            livefarm_jobs::winning_ticket_headers(&ticket.sender.to_string(), &ticket.ticket_hash);
         self.bus
             .publish(&self.stream, &payload, &headers)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(Response::new(net::QueueTicketRes {}))
     }
 

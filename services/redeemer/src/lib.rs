@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use livefarm_bus::BusError;
 use livefarm_chain::Address;
 use livefarm_proto::health::ServingStatus;
 use livefarm_runtime::{drain_with_deadline, Readiness, Shutdown};
@@ -31,7 +30,8 @@ use tracing::{info, warn};
 pub use config::{ElectionKind, RedeemerConfig, WINNING_TICKETS_STREAM};
 pub use election::{Election, Leadership};
 pub use error::RedeemerError;
-pub use grpc::{max_float, winning_ticket_from_proto, RedeemerService};
+pub use grpc::{max_float, RedeemerService};
+pub use livefarm_proto::convert::winning_ticket_from_proto;
 pub use redeemer::{pending_amount, Redeemer};
 pub use store::{SentTx, Store, TicketRecord, TicketState};
 
@@ -115,20 +115,4 @@ pub async fn run(config: RedeemerConfig, shutdown: Shutdown) -> anyhow::Result<(
     let _ = grpc.await;
     admin.stop().await.context("stopping the admin server")?;
     Ok(())
-}
-
-/// The exit code for an error of [`run`]: 64 for a bad configuration, 1 otherwise.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let bad_config = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<RedeemerError>(),
-            Some(RedeemerError::Config { .. })
-                | Some(RedeemerError::Bus(BusError::InvalidUrl { .. }))
-        )
-    });
-    if bad_config {
-        livefarm_runtime::EXIT_BAD_CONFIG
-    } else {
-        livefarm_runtime::EXIT_FAILURE
-    }
 }

@@ -20,9 +20,6 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_redeemer::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: livefarm_redeemer::exit_code(&error),
-            })
+            .map_err(|error| ServiceFailure::classify::<livefarm_redeemer::RedeemerError>(&error))
     })
 }

@@ -19,10 +19,6 @@ use crate::metrics::{metrics, LeaderTerm};
 use crate::store::{now_ms, Store, TicketRecord, TicketState, Written};
 use crate::tx::{bump, EstimateError, TxSender};
 
-fn pm_u256(v: &livefarm_pm::U256) -> U256 {
-    U256::from_be_bytes(v.to_be_bytes::<32>())
-}
-
 fn address(a: &livefarm_pm::Address) -> Address {
     Address::from(a.0)
 }
@@ -456,7 +452,7 @@ impl Redeemer {
             };
             return self.defer(record, state).await;
         }
-        let face = pm_u256(&t.face_value);
+        let face = t.face_value;
         if face <= tx_cost {
             let state = TicketState::Unprofitable {
                 face_value: face.to_string(),
@@ -611,7 +607,7 @@ pub async fn pending_amount(store: &Store, sender: Address) -> Result<U256, Rede
         if matches!(record.state, TicketState::Submitted { .. })
             && address(&record.ticket.sender) == sender
         {
-            sum = sum.saturating_add(pm_u256(&record.ticket.face_value));
+            sum = sum.saturating_add(record.ticket.face_value);
         }
     }
     Ok(sum)

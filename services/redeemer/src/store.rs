@@ -11,7 +11,7 @@
 //! what its successor wrote, and since a transaction is recorded before it is broadcast, it
 //! cannot submit one either.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use livefarm_pm::WinningTicket;
 use redis::aio::ConnectionManager;
@@ -19,13 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RedeemerError;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch (the clock of every `*_ms` timestamp).
+pub use livefarm_jobs::now_ms;
 
 /// One signed redemption transaction, kept so a restart can look it up or send it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use alloy::primitives::hex;
-use livefarm_bus::{Headers, JobBus};
+use livefarm_bus::JobBus;
 use livefarm_chain::testing::{Anvil, DEV_KEYS};
 use livefarm_chain::{deploy, Address, Chain, DeployOptions, Deployment, U256};
 use livefarm_pm::ticket::recipient_rand_hash;
@@ -137,7 +137,7 @@ impl TestNet {
         let ticket = Ticket {
             recipient: livefarm_pm::Address(self.orch_addr().0 .0),
             sender: signer.address(),
-            face_value: livefarm_pm::U256::from_be_bytes(face_value.to_be_bytes::<32>()),
+            face_value,
             win_prob: livefarm_pm::MAX_WIN_PROB,
             sender_nonce: nonce,
             recipient_rand_hash: recipient_rand_hash(&rand),
@@ -160,8 +160,8 @@ pub async fn publish(
     ticket: &WinningTicket,
 ) -> Result<(), RedeemerError> {
     let payload = serde_json::to_vec(ticket).map_err(setup("ticket json"))?;
-    let mut headers = Headers::new();
-    headers.insert("sender".to_owned(), ticket.sender.to_string());
+    let headers =
+        livefarm_jobs::winning_ticket_headers(&ticket.sender.to_string(), &ticket.ticket_hash);
     bus.publish(stream, &payload, &headers).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use alloy::network::{
     Ethereum, EthereumWallet, Network, NetworkTransactionBuilder, ReceiptResponse,
     TransactionBuilder,
 };
-use alloy::primitives::{hex, keccak256, Address, Bytes, B256, U256};
+use alloy::primitives::{hex, keccak256, Address, Bytes, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use livefarm_chain::bindings::TicketBroker;
@@ -48,10 +48,6 @@ pub struct TxSender {
     from: Address,
     broker: Address,
     chain_id: u64,
-}
-
-fn pm_u256(v: &livefarm_pm::U256) -> U256 {
-    U256::from_be_bytes(v.to_be_bytes::<32>())
 }
 
 fn parse_hash(hash: &str) -> Result<B256, RedeemerError> {
@@ -105,7 +101,7 @@ impl TxSender {
             .redeemWinningTicket(
                 onchain_ticket(ticket),
                 Bytes::copy_from_slice(&ticket.sig),
-                pm_u256(&ticket.recipient_rand),
+                ticket.recipient_rand,
             )
             .from(self.from)
             .into_transaction_request()
@@ -118,7 +114,7 @@ impl TxSender {
             .redeemWinningTicket(
                 onchain_ticket(ticket),
                 Bytes::copy_from_slice(&ticket.sig),
-                pm_u256(&ticket.recipient_rand),
+                ticket.recipient_rand,
             )
             .from(self.from);
         call.estimate_gas().await.map_err(|e| {

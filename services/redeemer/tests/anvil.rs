@@ -609,14 +609,8 @@ async fn one_active_redeemer_and_the_standby_takes_over() {
     survivor.task.await.expect("join").expect("clean stop");
 }
 
-fn minimal(v: U256) -> Vec<u8> {
-    let b = v.to_be_bytes::<32>();
-    let first = b.iter().position(|x| *x != 0).unwrap_or(32);
-    b[first..].to_vec()
-}
-
 fn proto_ticket(t: &WinningTicket) -> net::Ticket {
-    let pm = |v: &livefarm_pm::U256| minimal(U256::from_be_bytes(v.to_be_bytes::<32>()));
+    let pm = livefarm_pm::num::min_be_bytes;
     let expiration = net::TicketExpirationParams {
         creation_round: t.creation_round,
         creation_round_block_hash: t.creation_round_block_hash.to_vec(),
@@ -628,7 +622,7 @@ fn proto_ticket(t: &WinningTicket) -> net::Ticket {
             win_prob: pm(&t.win_prob),
             recipient_rand_hash: t.recipient_rand_hash.to_vec(),
             seed: vec![1],
-            expiration_block: minimal(U256::from(t.params_expiration_block)),
+            expiration_block: livefarm_pm::num::min_be_bytes_u64(t.params_expiration_block),
             expiration_params: Some(expiration.clone()),
         }),
         sender: t.sender.0.to_vec(),

@@ -1,6 +1,9 @@
 //! Errors of the segmenter service.
 
+use livefarm_bus::BusError;
 use livefarm_proto::ServiceError;
+use livefarm_publish::PublishError;
+use livefarm_storage::StorageError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -37,6 +40,31 @@ impl From<SegmenterError> for ServiceError {
                 ServiceError::Unavailable(message)
             }
             SegmenterError::Thread(_) => ServiceError::Internal(message),
+        }
+    }
+}
+
+impl livefarm_runtime::RunError for SegmenterError {
+    /// A bus or storage URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            SegmenterError::Bus(livefarm_jobs::JobsError::Bus(BusError::InvalidUrl { .. }))
+                | SegmenterError::Storage(StorageError::InvalidUrl { .. })
+        )
+    }
+}
+
+/// What an in-process ingest sees: the classification the gRPC link answers with.
+impl From<SegmenterError> for PublishError {
+    fn from(error: SegmenterError) -> Self {
+        match ServiceError::from(error) {
+            ServiceError::InvalidArgument(message) => PublishError::BadStart(message),
+            ServiceError::FailedPrecondition(message) => PublishError::Busy(message),
+            ServiceError::Unavailable(message) => PublishError::Unavailable(message),
+            ServiceError::NotFound(message) | ServiceError::Internal(message) => {
+                PublishError::Failed(message)
+            }
         }
     }
 }

@@ -1,10 +1,13 @@
-//! `livefarm.segmenter.v1.Segmenter`: ingest's publish stream over gRPC.
+//! `livefarm.segmenter.v1.Segmenter`: ingest's publish stream over gRPC. The protobuf messages
+//! are converted to and from `livefarm-publish`'s domain types here and nowhere else.
 
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use livefarm_profiles::Profile;
+use livefarm_proto::segmenter::v1 as pb;
 use livefarm_proto::segmenter::v1::segmenter_server::{Segmenter, SegmenterServer};
-use livefarm_proto::segmenter::v1::{publish_chunk, PublishChunk, PublishSummary};
+use livefarm_publish::{ContainerFormat, PublishStart, PublishSummary};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -25,13 +28,13 @@ impl SegmenterService {
 impl Segmenter for SegmenterService {
     async fn publish(
         &self,
-        request: Request<Streaming<PublishChunk>>,
-    ) -> Result<Response<PublishSummary>, Status> {
+        request: Request<Streaming<pb::PublishChunk>>,
+    ) -> Result<Response<pb::PublishSummary>, Status> {
         let mut stream = request.into_inner();
         let start = match stream.next().await {
-            Some(Ok(PublishChunk {
-                kind: Some(publish_chunk::Kind::Start(start)),
-            })) => start,
+            Some(Ok(pb::PublishChunk {
+                kind: Some(pb::publish_chunk::Kind::Start(start)),
+            })) => start_from_proto(start)?,
             Some(Err(status)) => return Err(status),
             _ => {
                 return Err(SegmenterError::BadStart(
@@ -46,8 +49,8 @@ impl Segmenter for SegmenterService {
         tokio::spawn(async move {
             while let Some(message) = stream.next().await {
                 match message {
-                    Ok(PublishChunk {
-                        kind: Some(publish_chunk::Kind::Data(data)),
+                    Ok(pb::PublishChunk {
+                        kind: Some(pb::publish_chunk::Kind::Data(data)),
                     }) => {
                         if tx.send(data).await.is_err() {
                             break;
@@ -62,6 +65,35 @@ impl Segmenter for SegmenterService {
             }
         });
         let summary = self.core.run_publish(start, rx).await?;
-        Ok(Response::new(summary))
+        Ok(Response::new(summary_to_proto(summary)))
+    }
+}
+
+fn start_from_proto(start: pb::PublishStart) -> Result<PublishStart, SegmenterError> {
+    let profiles: Vec<Profile> = serde_json::from_str(&start.profiles_json)
+        .map_err(|e| SegmenterError::BadStart(format!("profiles_json: {e}")))?;
+    let format = match pb::ContainerFormat::try_from(start.format) {
+        Ok(pb::ContainerFormat::Flv) => ContainerFormat::Flv,
+        Ok(pb::ContainerFormat::Mpegts) => ContainerFormat::MpegTs,
+        _ => ContainerFormat::Probe,
+    };
+    Ok(PublishStart {
+        stream_id: start.stream_id,
+        session_id: start.publish_session_id,
+        format,
+        profiles,
+        record: start.record,
+        protocol: start.protocol,
+    })
+}
+
+fn summary_to_proto(summary: PublishSummary) -> pb::PublishSummary {
+    pb::PublishSummary {
+        segments: summary.segments,
+        first_seq: summary.first_seq,
+        next_seq: summary.next_seq,
+        duration_seconds: summary.duration_seconds,
+        failed_segments: summary.failed_segments,
+        too_long_segments: summary.too_long_segments,
     }
 }

@@ -5,7 +5,7 @@
 //! Timestamps and sequence numbers run on across a stream's publish sessions; the first job
 //! after a reconnect carries `discontinuity: true`. Publish starts and ends are announced on
 //! [`STREAM_EVENTS`]. Ingest reaches [`LiveSegmenter`] over gRPC (`livefarm.segmenter.v1`) or,
-//! in one process, through [`livefarm_ingest::SegmenterSink`].
+//! in one process, through [`livefarm_publish::SegmenterSink`].
 
 mod error;
 mod grpc;
@@ -127,9 +127,11 @@ pub async fn serve_grpc(
 pub async fn connect(config: &SegmenterConfig) -> anyhow::Result<LiveSegmenter> {
     let bus = livefarm_bus::connect(&config.bus_url)
         .await
+        .map_err(|e| SegmenterError::Bus(e.into()))
         .with_context(|| format!("connecting to the bus at {}", config.bus_url))?;
     let storage = Storage::from_url(&config.storage_url)
         .await
+        .map_err(SegmenterError::from)
         .with_context(|| format!("opening storage {}", config.storage_url))?;
     Ok(LiveSegmenter::new(
         bus,

@@ -10,12 +10,14 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use livefarm_bus::{Headers, JobBus};
 use livefarm_jobs::{
-    SegmentJob, SourceFormat, StreamEvent, StreamEventKind, EVENT_HEADER, STREAM_EVENTS,
+    timeline_key, SegmentJob, SourceFormat, StreamEvent, StreamEventKind, EVENT_HEADER,
+    STREAM_EVENTS,
 };
 use livefarm_media::segmenter::{Segmenter, SourceSegment, START_OFFSET};
 use livefarm_media::{InputFormat, MediaError};
-use livefarm_profiles::Profile;
-use livefarm_proto::segmenter::v1::{ContainerFormat, PublishStart, PublishSummary};
+use livefarm_publish::{
+    BoxFuture, ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+};
 use livefarm_storage::{keys, Storage};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -38,11 +40,6 @@ struct StreamState {
 
 /// How long a stream's timeline outlives its last publish.
 const TIMELINE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The bus key of a stream's timeline.
-pub fn timeline_key(stream_id: &str) -> String {
-    format!("livefarm:stream:{stream_id}:timeline")
-}
 
 /// The segmenter core, shared by the gRPC service and in-process ingest.
 pub struct LiveSegmenter {
@@ -130,15 +127,13 @@ impl LiveSegmenter {
     ) -> Result<PublishSummary, SegmenterError> {
         livefarm_jobs::validate_stream_id(&start.stream_id)
             .map_err(|e| SegmenterError::BadStart(e.to_string()))?;
-        let profiles: Vec<Profile> = serde_json::from_str(&start.profiles_json)
-            .map_err(|e| SegmenterError::BadStart(format!("profiles_json: {e}")))?;
-        if profiles.is_empty() {
+        if start.profiles.is_empty() {
             return Err(SegmenterError::BadStart("no profiles".to_string()));
         }
-        let format = match ContainerFormat::try_from(start.format) {
-            Ok(ContainerFormat::Flv) => InputFormat::Flv,
-            Ok(ContainerFormat::Mpegts) => InputFormat::MpegTs,
-            _ => InputFormat::Auto,
+        let format = match start.format {
+            ContainerFormat::Flv => InputFormat::Flv,
+            ContainerFormat::MpegTs => InputFormat::MpegTs,
+            ContainerFormat::Probe => InputFormat::Auto,
         };
         let slot = {
             let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
@@ -167,7 +162,7 @@ impl LiveSegmenter {
         let first_seq = state.next_seq;
         let start_pts = state.next_start_pts.unwrap_or(START_OFFSET);
         let stream_id = start.stream_id.as_str();
-        let session_id = start.publish_session_id.as_str();
+        let session_id = start.session_id.as_str();
         info!(
             stream_id,
             session_id, first_seq, discontinuity, "segmenting publish"
@@ -226,13 +221,7 @@ impl LiveSegmenter {
                 summary.too_long_segments += 1;
             }
             match self
-                .store(
-                    &start,
-                    &profiles,
-                    &segment,
-                    discontinuity && first,
-                    ingested_at_ms,
-                )
+                .store(&start, &segment, discontinuity && first, ingested_at_ms)
                 .await
             {
                 Ok(()) => {
@@ -298,7 +287,6 @@ impl LiveSegmenter {
     async fn store(
         &self,
         start: &PublishStart,
-        profiles: &[Profile],
         segment: &SourceSegment,
         discontinuity: bool,
         ingested_at_ms: u64,
@@ -306,8 +294,8 @@ impl LiveSegmenter {
         let key = keys::source_segment(&start.stream_id, segment.seq);
         self.storage.put(&key, segment.data.clone()).await?;
         if start.record {
-            let prefix = keys::recording_prefix(&start.stream_id, &start.publish_session_id);
-            let record_key = format!("{prefix}{:010}.ts", segment.seq);
+            let record_key =
+                keys::recording_segment(&start.stream_id, &start.session_id, segment.seq);
             self.storage.put(&record_key, segment.data.clone()).await?;
         }
         let job = SegmentJob {
@@ -316,7 +304,7 @@ impl LiveSegmenter {
             source_key: key,
             format: SourceFormat::Mpegts,
             duration_ms: (segment.duration * 1000.0).round() as u64,
-            profiles: profiles.to_vec(),
+            profiles: start.profiles.clone(),
             enqueued_at_ms: livefarm_jobs::now_ms(),
             deadline_ms: None,
             trace: HashMap::new(),
@@ -337,7 +325,7 @@ impl LiveSegmenter {
         let event = StreamEvent {
             event: kind,
             stream_id: start.stream_id.clone(),
-            session_id: start.publish_session_id.clone(),
+            session_id: start.session_id.clone(),
             protocol: start.protocol.clone(),
             first_seq: summary.first_seq,
             next_seq: summary.next_seq,
@@ -363,16 +351,13 @@ impl LiveSegmenter {
     }
 }
 
-impl livefarm_ingest::SegmenterSink for LiveSegmenter {
+/// The in-process link (`livefarm up`): ingest hands publishes to the core directly.
+impl SegmenterSink for LiveSegmenter {
     fn publish(
         &self,
         start: PublishStart,
         chunks: mpsc::Receiver<Bytes>,
-    ) -> livefarm_ingest::BoxFuture<'_, Result<PublishSummary, livefarm_ingest::IngestError>> {
-        Box::pin(async move {
-            self.run_publish(start, chunks)
-                .await
-                .map_err(|e| livefarm_ingest::IngestError::Segmenter(e.to_string()))
-        })
+    ) -> BoxFuture<'_, Result<PublishSummary, PublishError>> {
+        Box::pin(async move { Ok(self.run_publish(start, chunks).await?) })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use livefarm_jobs::SegmentJob;
-use livefarm_proto::segmenter::v1::{ContainerFormat, PublishStart};
+use livefarm_publish::{ContainerFormat, PublishStart};
 use livefarm_segmenter::LiveSegmenter;
 use livefarm_storage::Storage;
 use tokio::sync::mpsc;
@@ -48,9 +48,12 @@ async fn publish(segmenter: &LiveSegmenter, session: &str, clip: &[u8]) {
     });
     let start = PublishStart {
         stream_id: "replicated".to_string(),
-        publish_session_id: session.to_string(),
-        format: ContainerFormat::Mpegts as i32,
-        profiles_json: r#"[{"name":"tiny","width":160,"height":90,"bitrate":100000}]"#.to_string(),
+        session_id: session.to_string(),
+        format: ContainerFormat::MpegTs,
+        profiles: livefarm_profiles::parse_json_profiles(
+            r#"[{"name":"tiny","width":160,"height":90,"bitrate":100000}]"#,
+        )
+        .expect("profiles"),
         record: false,
         protocol: "srt".to_string(),
     };

@@ -34,12 +34,14 @@ pub enum TranscoderError {
     },
 }
 
-impl TranscoderError {
-    /// The process exit code: 64 for a bad config, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            TranscoderError::Config { .. } => livefarm_runtime::EXIT_BAD_CONFIG,
-            _ => livefarm_runtime::EXIT_FAILURE,
-        }
+impl livefarm_runtime::RunError for TranscoderError {
+    /// A bad value, or a bus or storage URL that does not parse.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            TranscoderError::Config { .. }
+                | TranscoderError::Bus(BusError::InvalidUrl { .. })
+                | TranscoderError::Storage(StorageError::InvalidUrl { .. })
+        )
     }
 }

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use livefarm_bus::{BusError, BusOptions, JobBus};
+use livefarm_bus::{BusOptions, JobBus};
 use livefarm_media::{AccelChoice, GpuInventory, GpuPool};
 use livefarm_proto::health::ServingStatus;
 use livefarm_runtime::{drain_with_deadline, Readiness, Shutdown};
-use livefarm_storage::{Storage, StorageError};
+use livefarm_storage::Storage;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
@@ -180,25 +180,4 @@ async fn connect_bus(
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The process exit code for an error of [`run`]: 64 when the configuration is at fault (a
-/// bad value or URL), 1 otherwise.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let bad_config = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<TranscoderError>(),
-            Some(TranscoderError::Config { .. })
-                | Some(TranscoderError::Bus(BusError::InvalidUrl { .. }))
-                | Some(TranscoderError::Storage(StorageError::InvalidUrl { .. }))
-        ) || matches!(
-            cause.downcast_ref::<BusError>(),
-            Some(BusError::InvalidUrl { .. })
-        )
-    });
-    if bad_config {
-        livefarm_runtime::EXIT_BAD_CONFIG
-    } else {
-        livefarm_runtime::EXIT_FAILURE
-    }
 }

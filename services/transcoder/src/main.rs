@@ -20,9 +20,8 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_transcoder::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: livefarm_transcoder::exit_code(&error),
+            .map_err(|error| {
+                ServiceFailure::classify::<livefarm_transcoder::TranscoderError>(&error)
             })
     })
 }

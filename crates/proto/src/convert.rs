@@ -1,14 +1,18 @@
-//! Conversions between the plain payment structs of `livefarm_pm::wire`, the profiles of
-//! `livefarm_profiles` and the generated `net` proto types. Both sides are foreign types, so
+//! The one place that converts between go-livepeer's generated `net` types and Livefarm's
+//! domain types: the payment structs of `livefarm_pm::wire`, winning tickets, and the profiles
+//! of `livefarm_profiles` (feature `pm`). Both sides are foreign to this module's users, so
 //! the conversions are two local traits rather than `From` impls.
 
+use crate::livepeer::net;
+use crate::ServiceError;
+use livefarm_pm::ticket::recipient_rand_hash;
 use livefarm_pm::wire::{
     PaymentMsg, PriceInfoMsg, TicketExpirationParamsMsg, TicketParamsMsg, TicketSenderParamsMsg,
 };
+use livefarm_pm::{Address, Price, Ticket, TicketExpirationParams, WinningTicket, U256};
 use livefarm_profiles::{
     net_name, ChromaFormat, EncoderProfile, Format, Gop, Profile, ProfileError, VideoCodec,
 };
-use livefarm_proto::livepeer::net;
 
 /// A value with a `net` proto counterpart.
 pub trait ToProto {
@@ -213,10 +217,88 @@ pub fn profile_from_proto(p: &net::VideoProfile) -> Result<Profile, ProfileError
     })
 }
 
+fn invalid(message: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidArgument(message.into())
+}
+
+fn be_u256(field: &str, bytes: &[u8]) -> Result<U256, ServiceError> {
+    U256::try_from_be_slice(bytes)
+        .ok_or_else(|| invalid(format!("{field} is longer than 32 bytes")))
+}
+
+/// A 20-byte address field of a request.
+pub fn address_from_proto(field: &str, bytes: &[u8]) -> Result<Address, ServiceError> {
+    let arr: [u8; 20] = bytes
+        .try_into()
+        .map_err(|_| invalid(format!("{field} must be 20 bytes")))?;
+    Ok(Address(arr))
+}
+
+/// The winning-ticket record for a `net.Ticket` (go-livepeer's `TicketRedeemer.QueueTicket`),
+/// read strictly: fixed-size fields must have their size, and the revealed `recipient_rand`
+/// must match the params' hash.
+pub fn winning_ticket_from_proto(t: &net::Ticket) -> Result<WinningTicket, ServiceError> {
+    let params = t
+        .ticket_params
+        .as_ref()
+        .ok_or_else(|| invalid("ticket_params missing"))?;
+    let sender_params = t
+        .sender_params
+        .as_ref()
+        .ok_or_else(|| invalid("sender_params missing"))?;
+    let expiration = t
+        .expiration_params
+        .as_ref()
+        .or(params.expiration_params.as_ref())
+        .ok_or_else(|| invalid("expiration_params missing"))?;
+    let block_hash: [u8; 32] = if expiration.creation_round_block_hash.is_empty() {
+        [0; 32]
+    } else {
+        expiration
+            .creation_round_block_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| invalid("creation_round_block_hash must be 32 bytes"))?
+    };
+    let rand_hash: [u8; 32] = params
+        .recipient_rand_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| invalid("recipient_rand_hash must be 32 bytes"))?;
+    let rand = be_u256("recipient_rand", &t.recipient_rand)?;
+    if recipient_rand_hash(&rand) != rand_hash {
+        return Err(invalid("recipient_rand does not match recipient_rand_hash"));
+    }
+    let expiration_block = be_u256("expiration_block", &params.expiration_block)?;
+    let ticket = Ticket {
+        recipient: address_from_proto("recipient", &params.recipient)?,
+        sender: address_from_proto("sender", &t.sender)?,
+        face_value: be_u256("face_value", &params.face_value)?,
+        win_prob: be_u256("win_prob", &params.win_prob)?,
+        sender_nonce: sender_params.sender_nonce,
+        recipient_rand_hash: rand_hash,
+        expiration_params: TicketExpirationParams {
+            creation_round: expiration.creation_round,
+            creation_round_block_hash: block_hash,
+        },
+        params_expiration_block: expiration_block.saturating_to(),
+        price_per_pixel: Price::zero(),
+    };
+    if sender_params.sig.len() != 65 {
+        return Err(invalid("sig must be 65 bytes"));
+    }
+    Ok(WinningTicket::new(
+        &ticket,
+        &sender_params.sig,
+        rand,
+        "redeemer-grpc",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livefarm_pm::{Address, Price, TicketExpirationParams, TicketParams, U256};
+    use livefarm_pm::TicketParams;
 
     #[test]
     fn ticket_params_round_trip_through_proto() {

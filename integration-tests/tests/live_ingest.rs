@@ -20,7 +20,7 @@ use livefarm_segmenter::{LiveSegmenter, StreamEvent, StreamEventKind, STREAM_EVE
 use livefarm_storage::Storage;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/media/bbb-720p25-5s.mp4")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/bbb-720p25-5s.mp4")
 }
 
 /// Big Buck Bunny (5 s) re-encoded small with a keyframe every 2 s, made once per run.
