@@ -347,6 +347,8 @@ def check_chart(bin_dir):
         # values.schema.json: a misspelt key fails instead of being ignored
         "a misspelt value": ["--set", "transcoder.maxSesions=3"],
         "an unknown auth mode": ["--set", "ingest.authMode=open"],
+        # the orchestrator is its own service: its old place under ingest is refused
+        "the orchestrator under ingest": ["--set", "ingest.orchestrator.enabled=true"],
     }
     for what, args in refused.items():
         out = helm("template", "lf", CHART, *args)
