@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image per service: `docker build --target <service> -t <repo>/<service>:<tag> .`
-# Services: ingest, segmenter, transcoder, api, indexer, redeemer, and `livefarm` (the CLI with
+# Services: ingest, orchestrator, segmenter, transcoder, api, indexer, redeemer, and `livefarm` (the CLI with
 # `livefarm up`, benchmarks and chain tools). scripts/check-deploy.py keeps the runtime packages
 # below in step with what the binaries link (checked with ldd and dpkg in `make test`).
 
@@ -16,11 +16,11 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-      -p livefarm -p livefarm-ingest -p livefarm-segmenter -p livefarm-transcoder \
-      -p livefarm-api -p livefarm-indexer -p livefarm-redeemer \
+      -p livefarm -p livefarm-ingest -p livefarm-orchestrator-service -p livefarm-segmenter \
+      -p livefarm-transcoder -p livefarm-api -p livefarm-indexer -p livefarm-redeemer \
  && mkdir -p /out \
- && cp target/release/livefarm target/release/livefarm-ingest target/release/livefarm-segmenter \
-       target/release/livefarm-transcoder target/release/livefarm-api \
+ && cp target/release/livefarm target/release/livefarm-ingest target/release/livefarm-orchestrator \
+       target/release/livefarm-segmenter target/release/livefarm-transcoder target/release/livefarm-api \
        target/release/livefarm-indexer target/release/livefarm-redeemer /out/
 
 # Services that do not touch media: TLS roots and a non-root user.
@@ -49,8 +49,13 @@ USER 10001:10001
 
 FROM base AS ingest
 COPY --from=build /out/livefarm-ingest /usr/local/bin/
-EXPOSE 1935 8890/udp 8935 9935 9936
+EXPOSE 1935 8890/udp 9935 9936
 CMD ["livefarm-ingest"]
+
+FROM base AS orchestrator
+COPY --from=build /out/livefarm-orchestrator /usr/local/bin/
+EXPOSE 8935 8936
+CMD ["livefarm-orchestrator"]
 
 FROM media AS segmenter
 COPY --from=build /out/livefarm-segmenter /usr/local/bin/

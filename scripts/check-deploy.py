@@ -119,7 +119,8 @@ def listen_port(value):
 # Config keys holding the addresses each service listens on, by container port name.
 LISTEN_KEYS = {
     "ingest": {"http": "http_listen", "admin": "admin_listen", "rtmp": "rtmp_listen",
-               "srt": "srt_listen", "orchestrator": "orchestrator.listen"},
+               "srt": "srt_listen"},
+    "orchestrator": {"orchestrator": "orchestrator.listen", "admin": "admin_listen"},
     "segmenter": {"grpc": "grpc_listen", "admin": "admin_listen"},
     "transcoder": {"grpc": "grpc_listen", "admin": "admin_listen"},
     "api": {"http": "listen", "admin": "admin_listen"},
@@ -175,7 +176,7 @@ def check_workloads(context, docs, bin_dir):
         for port_name, key in LISTEN_KEYS[component].items():
             value = lookup(cfg, key)
             if port_name not in ports:
-                if value is not None and not key.startswith("orchestrator"):
+                if value is not None:
                     fail(context, f"{name}: listens on {key}={value} with no container port")
                 continue
             if value is None:
@@ -278,8 +279,8 @@ def check_chain(context, docs, effective, values):
     components = set(effective)
     if chain != ({"indexer", "redeemer"} <= components):
         fail(context, f"chain.enabled={chain} but chain services are {components & {'indexer', 'redeemer'}}")
-    if "ingest" in effective:
-        _, cfg = effective["ingest"]
+    if "orchestrator" in effective:
+        _, cfg = effective["orchestrator"]
         if cfg["orchestrator"].get("on_chain", False) != chain:
             fail(context, "the orchestrator's on_chain does not follow chain.enabled")
     if not chain or "redeemer" not in effective:
@@ -298,7 +299,7 @@ def check_chain(context, docs, effective, values):
     if not {"get", "create", "update"} <= verbs:
         fail(context, f"the redeemer's account may only {sorted(verbs)} leases")
     for component, (w, cfg) in effective.items():
-        if component in ("ingest", "indexer", "redeemer"):
+        if component in ("orchestrator", "indexer", "redeemer"):
             continue
         if any(v.get("secret") for v in pod_spec(w).get("volumes", [])):
             fail(context, f"{component} mounts a secret it does not need")
@@ -346,6 +347,8 @@ def check_chart(bin_dir):
         # values.schema.json: a misspelt key fails instead of being ignored
         "a misspelt value": ["--set", "transcoder.maxSesions=3"],
         "an unknown auth mode": ["--set", "ingest.authMode=open"],
+        # the orchestrator is its own service: its old place under ingest is refused
+        "the orchestrator under ingest": ["--set", "ingest.orchestrator.enabled=true"],
     }
     for what, args in refused.items():
         out = helm("template", "lf", CHART, *args)

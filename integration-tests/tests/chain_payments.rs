@@ -1,5 +1,5 @@
-//! Getting paid, end to end on a real chain: the contracts on anvil, the chain indexer, an
-//! on-chain orchestrator port (the component the ingest service hosts) reading the chain
+//! Getting paid, end to end on a real chain: the contracts on anvil, the chain indexer, the
+//! on-chain orchestrator service (`livefarm_orchestrator_service`) reading the chain
 //! through the indexer, a transcoder worker, the ticket redeemer, and a broadcaster that pays
 //! for real segments with a high win probability (the orchestrator takes each sender's max
 //! float from the redeemer, as go-livepeer does with `-redeemerAddr`). The winners are redeemed once each: the
@@ -24,6 +24,7 @@ use livefarm_chain::{Address, DeployOptions, B256, U256};
 use livefarm_chain_index::IndexerChainState;
 use livefarm_orchestrator::broadcaster::{BroadcastError, Broadcaster, SegmentReply};
 use livefarm_orchestrator::{net, NodeConfig, WINNING_TICKETS_STREAM};
+use livefarm_orchestrator_service::OrchestratorServiceConfig;
 use livefarm_pm::{ChainState, Sender, SenderConfig, WinningTicket};
 use livefarm_profiles::{preset, Profile};
 use livefarm_redeemer::testnet::{dev_signer, TestNet, REDEEMER_KEY};
@@ -80,7 +81,7 @@ impl Drop for Farm {
 
 /// Anvil with the contracts, an active orchestrator (dev key 1) and a funded broadcaster
 /// (dev key 2); Redis; then the indexer, the redeemer, a transcoder worker and the on-chain
-/// orchestrator port, each as its service runs it.
+/// orchestrator, each as its service runs it.
 async fn start_farm() -> Option<Farm> {
     if anvil_path().is_none() {
         if std::env::var_os("LIVEFARM_REQUIRE_ANVIL").is_some() {
@@ -157,37 +158,37 @@ async fn start_farm() -> Option<Farm> {
     let key_file = dir.path().join("orchestrator.key");
     std::fs::write(&key_file, format!("0x{}\n", DEV_KEYS[1])).expect("key file");
     let indexer_url = format!("http://{indexer_grpc}");
-    let node = NodeConfig {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
-        on_chain: true,
-        indexer_url: indexer_url.clone(),
-        redeemer_url: format!("http://{redeemer_grpc}"),
-        key_file: Some(key_file),
-        price_per_unit: PRICE,
-        pixels_per_unit: 1,
-        auto_adjust_price: false,
-        ticket_ev: TICKET_EV,
-        max_face_value: MAX_FACE_VALUE,
-        ..NodeConfig::default()
+    let orchestrator = OrchestratorServiceConfig {
+        bus_url: redis_url.clone(),
+        storage_url,
+        admin_listen: free_addr(),
+        orchestrator: NodeConfig {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            on_chain: true,
+            indexer_url: indexer_url.clone(),
+            redeemer_url: format!("http://{redeemer_grpc}"),
+            key_file: Some(key_file),
+            price_per_unit: PRICE,
+            pixels_per_unit: 1,
+            auto_adjust_price: false,
+            ticket_ev: TICKET_EV,
+            max_face_value: MAX_FACE_VALUE,
+            ..NodeConfig::default()
+        },
+        ..OrchestratorServiceConfig::default()
     };
-    let storage = livefarm_storage::Storage::from_url(&storage_url)
+    // The service as its binary runs it, kept as a handle to read the recipient's state.
+    let running = livefarm_orchestrator_service::start(orchestrator, shutdown.clone())
         .await
-        .expect("storage");
-    let stop = shutdown.clone();
-    let running = livefarm_orchestrator::node::start(&node, bus.clone(), storage, move || {
-        let stop = stop.clone();
-        async move { stop.triggered().await }
-    })
-    .await
-    .expect("the on-chain orchestrator starts against the indexer")
-    .expect("port enabled");
+        .expect("the on-chain orchestrator starts against the indexer");
+    let node = running.node();
     assert_eq!(
-        running.orchestrator.address().0,
+        node.orchestrator.address().0,
         net.orch_addr().0 .0,
         "the port signs as the registered orchestrator"
     );
-    let orchestrator_uri = running.service_uri.clone();
-    let recipient = running
+    let orchestrator_uri = node.service_uri.clone();
+    let recipient = node
         .orchestrator
         .recipient()
         .expect("on-chain: a ticket recipient")

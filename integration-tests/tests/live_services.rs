@@ -4,7 +4,8 @@
 //! against the registry, `livefarm-segmenter` cuts and enqueues it, `livefarm-transcoder`
 //! transcodes, and the api serves HLS that ffprobe plays, ending with `EXT-X-ENDLIST`. An
 //! unknown stream key is refused while the good stream plays. HTTP push goes through the
-//! same processes.
+//! same processes. `livefarm-orchestrator` runs beside them; ingest's and the orchestrator's
+//! `/metrics` show what happened.
 //!
 //! Needs `redis-server`, `ffmpeg` and `ffprobe` (apt: redis-server ffmpeg).
 
@@ -39,6 +40,9 @@ struct Cluster {
     api: u16,
     push: u16,
     rtmp: u16,
+    /// Admin ports (`/metrics`) of ingest and the orchestrator.
+    ingest_admin: u16,
+    orchestrator_admin: u16,
 }
 
 impl Cluster {
@@ -50,6 +54,8 @@ impl Cluster {
         let storage = format!("file://{}", objects.display());
         let bus = redis.url();
         let (api, push, rtmp, segmenter) = (free_port(), free_port(), free_port(), free_port());
+        let (orchestrator, ingest_admin, orchestrator_admin) =
+            (free_port(), free_port(), free_port());
         let mut cluster = Cluster {
             dir,
             _redis: redis,
@@ -57,13 +63,16 @@ impl Cluster {
             api,
             push,
             rtmp,
+            ingest_admin,
+            orchestrator_admin,
         };
-        let common = |extra: Vec<String>| {
+        let with_admin = |extra: Vec<String>, admin: u16| {
             let mut sets = vec![format!("bus_url={bus}"), format!("storage_url={storage}")];
             sets.extend(extra);
-            sets.push(format!("admin_listen=127.0.0.1:{}", free_port()));
+            sets.push(format!("admin_listen=127.0.0.1:{admin}"));
             sets
         };
+        let common = |extra: Vec<String>| with_admin(extra, free_port());
         cluster.spawn(
             "segmenter",
             service_bin(
@@ -90,15 +99,29 @@ impl Cluster {
         cluster.spawn(
             "ingest",
             service_bin("livefarm-ingest", "livefarm-ingest", "LIVEFARM_INGEST_BIN"),
-            common(vec![
-                format!("http_listen=127.0.0.1:{push}"),
-                format!("rtmp_listen=127.0.0.1:{rtmp}"),
-                format!("srt_listen=127.0.0.1:{}", free_port()),
-                format!("segmenter_url=http://127.0.0.1:{segmenter}"),
-                "auth.mode=registry".to_string(),
-                format!("auth.registry_url={bus}"),
-                format!("orchestrator.listen=127.0.0.1:{}", free_port()),
-            ]),
+            with_admin(
+                vec![
+                    format!("http_listen=127.0.0.1:{push}"),
+                    format!("rtmp_listen=127.0.0.1:{rtmp}"),
+                    format!("srt_listen=127.0.0.1:{}", free_port()),
+                    format!("segmenter_url=http://127.0.0.1:{segmenter}"),
+                    "auth.mode=registry".to_string(),
+                    format!("auth.registry_url={bus}"),
+                ],
+                ingest_admin,
+            ),
+        );
+        cluster.spawn(
+            "orchestrator",
+            service_bin(
+                "livefarm-orchestrator-service",
+                "livefarm-orchestrator",
+                "LIVEFARM_ORCHESTRATOR_BIN",
+            ),
+            with_admin(
+                vec![format!("orchestrator.listen=127.0.0.1:{orchestrator}")],
+                orchestrator_admin,
+            ),
         );
         cluster.spawn(
             "api",
@@ -108,7 +131,7 @@ impl Cluster {
                 format!("registry_url={bus}"),
             ]),
         );
-        for port in [api, push, rtmp, segmenter] {
+        for port in [api, push, rtmp, segmenter, orchestrator, orchestrator_admin] {
             cluster.wait_port(port);
         }
         cluster
@@ -457,4 +480,28 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
     );
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("Rendition-Name: P144p30fps16x9"), "{text}");
+
+    // What happened shows in ingest's metrics; the orchestrator serves its own.
+    let (status, metrics) = cluster.http(cluster.ingest_admin, "GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    for line in [
+        "livefarm_ingest_publishes_started_total{protocol=\"rtmp\"} 1",
+        "livefarm_ingest_publishes_ended_total{protocol=\"rtmp\",outcome=\"ok\"} 1",
+        "livefarm_ingest_publishes_refused_total{protocol=\"rtmp\",reason=\"unauthorized\"} 1",
+        "livefarm_ingest_push_requests_total{status=\"2xx\"} 1",
+        &format!(
+            "livefarm_ingest_received_bytes_total{{protocol=\"http_push\"}} {}",
+            bytes.len()
+        ),
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+    let (status, metrics) = cluster.http(cluster.orchestrator_admin, "GET", "/metrics", b"");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("livefarm_orchestrator_segments_transcoded_total 0"),
+        "{metrics}"
+    );
 }

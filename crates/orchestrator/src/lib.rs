@@ -29,6 +29,7 @@ pub use convert::{profile_from_proto, FromProto, ToProto};
 pub use error::OrchestratorError;
 pub use http::SegmentState;
 pub use livefarm_proto::livepeer::net;
+pub use metrics::register as register_metrics;
 pub use node::{NodeConfig, RunningNode};
 pub use service::{OrchestratorConfig, OrchestratorService};
 pub use sessions::{SessionRegistry, DEFAULT_MAX_SESSIONS};

@@ -82,3 +82,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 pub(crate) fn metrics() -> &'static Metrics {
     &METRICS
 }
+
+/// Registers the orchestrator's families now rather than at the first segment, so a fresh
+/// service's `/metrics` already lists them.
+pub fn register() {
+    LazyLock::force(&METRICS);
+}

@@ -1,5 +1,5 @@
 //! The orchestrator port as a service component: its configuration (the `[orchestrator]`
-//! table of the ingest service) and [`start`], which binds the port, makes or loads the TLS
+//! table of the `livefarm-orchestrator` service, services/orchestrator) and [`start`], which binds the port, makes or loads the TLS
 //! certificate and serves gRPC and `/segment` with the worker pool behind it.
 
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@ mod auth;
 mod error;
 mod flv;
 mod live;
+mod metrics;
 mod push;
 mod results;
 mod rtmp;
@@ -71,8 +72,6 @@ pub struct IngestConfig {
     pub idle_timeout_ms: u64,
     /// Who may publish over RTMP and SRT.
     pub auth: AuthConfig,
-    /// The Livepeer orchestrator port (go-livepeer broadcasters: gRPC and `/segment`, TLS).
-    pub orchestrator: livefarm_orchestrator::NodeConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -188,7 +187,6 @@ impl Default for IngestConfig {
                 webhook_timeout_ms: 5_000,
                 ..AuthConfig::default()
             },
-            orchestrator: livefarm_orchestrator::NodeConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -234,6 +232,8 @@ pub async fn run_with(
         .await
         .map_err(IngestError::from)
         .with_context(|| format!("opening storage {}", config.storage_url))?;
+    // registered now, so /metrics lists every family before the first publish
+    metrics::register();
     let readiness = Readiness::new();
     let admin =
         livefarm_runtime::admin::serve(config.admin_listen, readiness.clone(), shutdown.clone())
@@ -243,23 +243,10 @@ pub async fn run_with(
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;
     let listeners = start_live(&config, live, shutdown.clone()).await?;
-    let stop = shutdown.clone();
-    let orchestrator = livefarm_orchestrator::node::start(
-        &config.orchestrator,
-        Arc::clone(&bus),
-        storage.clone(),
-        move || {
-            let stop = stop.clone();
-            async move { stop.triggered().await }
-        },
-    )
-    .await
-    .context("starting the orchestrator port")?;
     tracing::info!(
         http = %listener.local_addr()?,
         rtmp = ?listeners.rtmp,
         srt = ?listeners.srt,
-        orchestrator = ?orchestrator.as_ref().map(|o| o.local_addr),
         admin = %admin.local_addr(),
         "ingest listening"
     );
@@ -272,9 +259,6 @@ pub async fn run_with(
         .await
         .context("serving http push")?;
     listeners.wait().await;
-    if let Some(orchestrator) = orchestrator {
-        orchestrator.wait().await;
-    }
     admin.stop().await.context("stopping the admin server")?;
     Ok(())
 }
@@ -354,5 +338,27 @@ pub fn start(
         max_segment_bytes: config.max_segment_bytes,
         wait_multiplier: config.wait_multiplier,
         min_wait: Duration::from_millis(config.min_wait_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_that_still_sets_the_orchestrator_is_refused() {
+        // The orchestrator is its own service (services/orchestrator) since ingest stopped
+        // hosting it: an old config must fail loudly, not start without the port.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ingest.toml");
+        std::fs::write(&path, "[orchestrator]\nlisten = \"0.0.0.0:8935\"\n").expect("write");
+        let options = livefarm_runtime::LoadOptions::new()
+            .file(&path)
+            .env_vars(Vec::<(String, String)>::new());
+        let error = livefarm_runtime::load::<IngestConfig>(&options)
+            .expect_err("ingest has no orchestrator section");
+        assert_eq!(error.exit_code(), livefarm_runtime::EXIT_BAD_CONFIG);
+        // "invalid value for config key `orchestrator` (from file ...): unknown field"
+        assert!(error.to_string().contains("`orchestrator`"), "{error}");
     }
 }

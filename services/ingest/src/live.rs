@@ -82,6 +82,7 @@ pub struct LiveIngest {
 pub struct Publish {
     pub stream_id: String,
     pub session_id: String,
+    protocol: &'static str,
     tx: Option<mpsc::Sender<Bytes>>,
     task: JoinHandle<()>,
 }
@@ -90,6 +91,7 @@ impl Publish {
     /// Queues bytes for the segmenter; `Err` when the segmenter gave up on this publish.
     pub async fn send(&mut self, bytes: Bytes) -> Result<(), IngestError> {
         let tx = self.tx.as_ref().ok_or(IngestError::SinkClosed)?;
+        crate::metrics::received(self.protocol, bytes.len());
         tx.send(bytes).await.map_err(|_| IngestError::SinkClosed)
     }
 
@@ -119,7 +121,9 @@ impl LiveIngest {
                     %error,
                     "publish refused"
                 );
-                return Err(error.into());
+                let error = IngestError::from(error);
+                crate::metrics::publish_refused(request.protocol, &error);
+                return Err(error);
             }
         };
         let AuthorizedStream {
@@ -141,8 +145,11 @@ impl LiveIngest {
         let (id, session) = (stream_id.clone(), session_id.clone());
         let protocol = request.protocol;
         tracing::info!(protocol, stream_id, session_id, "publish started");
+        crate::metrics::publish_started(protocol);
         let task = tokio::spawn(async move {
-            match sink.publish(start, rx).await {
+            let outcome = sink.publish(start, rx).await;
+            crate::metrics::publish_ended(protocol, outcome.is_ok());
+            match outcome {
                 Ok(summary) => tracing::info!(
                     protocol,
                     stream_id = id,
@@ -163,6 +170,7 @@ impl LiveIngest {
         Ok(Publish {
             stream_id,
             session_id,
+            protocol,
             tx: Some(tx),
             task,
         })

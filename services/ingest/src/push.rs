@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -22,7 +23,15 @@ pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/live/{*path}", any(push))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(count_status))
         .with_state(state)
+}
+
+/// Counts every answer by status class (refusals by the body limit included).
+async fn count_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    crate::metrics::push_request(response.status());
+    response
 }
 
 /// A parsed push URL.
@@ -114,6 +123,7 @@ async fn push(
         Ok(ms) => ms,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    crate::metrics::received("http_push", body.len());
     if body.is_empty() {
         return error(StatusCode::BAD_REQUEST, "empty segment");
     }

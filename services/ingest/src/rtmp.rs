@@ -211,6 +211,7 @@ impl Connection {
         let path = format!("{app}/{key}");
         let (manifest_id, stream_key) = parse_stream_path(&path).inspect_err(|error| {
             tracing::warn!(protocol = "rtmp", path = %redact(&path), %error, "publish refused");
+            crate::metrics::publish_refused("rtmp", error);
         })?;
         let local = self
             .socket

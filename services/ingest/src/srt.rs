@@ -91,6 +91,7 @@ async fn handle(
         Ok(parsed) => parsed,
         Err(error) => {
             tracing::warn!(protocol = "srt", %peer, streamid = %redact(&stream_id), %error, "publish refused");
+            crate::metrics::publish_refused("srt", &error);
             reject(request, ServerRejectReason::BadRequest).await;
             return;
         }

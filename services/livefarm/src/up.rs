@@ -1,6 +1,6 @@
 //! `livefarm up`: every service in one process on an in-process bus and a local storage
 //! directory: RTMP, SRT and HTTP push ingest, the segmenter (no network hop between them), a
-//! transcoder worker and HLS playback.
+//! transcoder worker, HLS playback and the off-chain Livepeer orchestrator port.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -145,12 +145,20 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
             default_presets: plan.live_presets.clone(),
             ..AuthConfig::default()
         },
-        orchestrator: livefarm_orchestrator::NodeConfig {
-            listen: plan.orchestrator_listen,
-            ..livefarm_orchestrator::NodeConfig::default()
-        },
         ..IngestConfig::default()
     };
+    let orchestrator = plan.orchestrator_listen.map(|listen| {
+        livefarm_orchestrator_service::OrchestratorServiceConfig {
+            bus_url: plan.bus_url.clone(),
+            storage_url: storage_url.clone(),
+            admin_listen: any_port,
+            orchestrator: livefarm_orchestrator::NodeConfig {
+                listen: Some(listen),
+                ..livefarm_orchestrator::NodeConfig::default()
+            },
+            ..livefarm_orchestrator_service::OrchestratorServiceConfig::default()
+        }
+    });
     let demo = demo_stream(&plan.registry_url, &plan.live_presets, &plan.data_dir).await?;
     // The segmenter runs in-process: ingest hands it the live bytes without a network hop.
     let segmenter = livefarm_segmenter::connect(&livefarm_segmenter::SegmenterConfig {
@@ -186,6 +194,14 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
             .await
             .context("ingest")
     });
+    if let Some(orchestrator) = orchestrator {
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            livefarm_orchestrator_service::run(orchestrator, stop)
+                .await
+                .context("orchestrator")
+        });
+    }
     let stop = shutdown.clone();
     tasks.spawn(async move { livefarm_api::run(api, stop).await.context("playback api") });
     Ok(Started { demo, tasks })
