@@ -9,6 +9,7 @@ scripts/install-test-tools.sh
 scripts/install-browser-tools.sh
 scripts/install-chain-tools.sh
 scripts/install-deploy-tools.sh
+scripts/install-db-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A one-shot build gains nothing from incremental state, which costs gigabytes of disk.
@@ -17,6 +18,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # tools were just installed, so a missing one is a failure.
 export LIVEFARM_REQUIRE_BROWSER=1
 export LIVEFARM_REQUIRE_ANVIL=1
+export LIVEFARM_REQUIRE_POSTGRES=1
 # `cargo test --workspace` builds every service binary (with the workspace's feature set)
 # before any test runs; multi-process tests use those instead of building their own.
 export LIVEFARM_PREBUILT_BINS=1

@@ -53,6 +53,8 @@ pub enum Command {
     /// The chain: deploy the Livepeer-compatible contracts.
     #[command(subcommand)]
     Chain(crate::chain::ChainCommand),
+    /// Apply the control-plane database's schema migrations and print what was applied.
+    Migrate(crate::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +116,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
         Some(Command::Up(args)) => crate::up::run(args, &config.media),
         Some(Command::Stream(command)) => stream::run(command),
         Some(Command::Chain(command)) => crate::chain::run(command),
+        Some(Command::Migrate(args)) => crate::migrate::run(args),
         None => Err(anyhow::Error::new(UsageError(
             "no command given; try `livefarm transcode --help` or `livefarm --help`".to_string(),
         ))),

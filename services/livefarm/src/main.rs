@@ -10,6 +10,7 @@ mod chain;
 mod cli;
 mod config;
 mod ladder_writer;
+mod migrate;
 mod transcode;
 mod up;
 
