@@ -1,6 +1,6 @@
 //! Publisher auth: which stream a publisher's key opens, with which ladder.
 //!
-//! [`PublisherAuth`] is a trait object so the stream registry can plug in later. Three
+//! [`PublisherAuth`] is a trait object, so each deployment picks its source of truth. Four
 //! implementations ship: [`RegistryAuth`] (the stream registry), [`StaticAuth`] (a key map),
 //! [`WebhookAuth`] (go-livepeer's auth webhook, livepeer-protocol.md §5.3) and
 //! [`AllowAnyAuth`] (development).

@@ -1,4 +1,5 @@
-//! `livefarm-ingest`: the ingest service (HTTP push today).
+//! `livefarm-ingest`: terminates live ingest (RTMP, SRT, go-livepeer HTTP push) and hands the
+//! media on (see the README).
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use livefarm_runtime::{service_main, ServiceArgs, ServiceFailure};
 #[command(
     name = "livefarm-ingest",
     version,
-    about = "Livefarm ingest: go-livepeer HTTP push"
+    about = "Livefarm ingest: RTMP, SRT and go-livepeer HTTP push"
 )]
 struct Cli {
     #[command(flatten)]

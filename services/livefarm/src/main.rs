@@ -1,5 +1,6 @@
-//! `livefarm`: the all-in-one command. Transcodes files to HLS ladders, runs benchmarks, and
-//! (in later releases) runs every service in one process.
+//! `livefarm`: the all-in-one command. Runs every service in one process (`livefarm up`),
+//! transcodes files to HLS ladders, manages streams, migrates the control-plane database,
+//! deploys the chain contracts and runs the benchmarks.
 
 use std::process::ExitCode;
 
