@@ -9,17 +9,20 @@
 //! `livefarm-orchestrator` binary and `livefarm up` call it); [`start`] returns a handle on the
 //! running port for tests that look inside it. The README lists ports, config keys and metrics.
 
+mod error;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use livefarm_bus::BusError;
 use livefarm_orchestrator::{NodeConfig, OrchestratorError, RunningNode};
 use livefarm_runtime::admin::AdminServer;
 use livefarm_runtime::{drain_with_deadline, Readiness, Shutdown};
-use livefarm_storage::{Storage, StorageError};
+use livefarm_storage::Storage;
 use livefarm_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
+
+pub use error::OrchestratorServiceError;
 
 /// The orchestrator service's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,14 +123,16 @@ pub async fn start(
     config: OrchestratorServiceConfig,
     shutdown: Shutdown,
 ) -> anyhow::Result<RunningOrchestrator> {
-    config.validate()?;
+    config.validate().map_err(OrchestratorServiceError::from)?;
     // registered now, so /metrics lists every family before the first segment
     livefarm_orchestrator::register_metrics();
     let bus = livefarm_bus::connect(&config.bus_url)
         .await
+        .map_err(OrchestratorServiceError::from)
         .with_context(|| format!("connecting to the bus at {}", config.bus_url))?;
     let storage = Storage::from_url(&config.storage_url)
         .await
+        .map_err(OrchestratorServiceError::from)
         .with_context(|| format!("opening storage {}", config.storage_url))?;
     let readiness = Readiness::new();
     let admin =
@@ -140,8 +145,13 @@ pub async fn start(
         async move { stop.triggered().await }
     })
     .await
+    .map_err(OrchestratorServiceError::from)
     .context("starting the orchestrator port")?
-    .ok_or_else(|| OrchestratorError::Config("orchestrator.listen is not set".to_string()))?;
+    .ok_or_else(|| {
+        OrchestratorServiceError::from(OrchestratorError::Config(
+            "orchestrator.listen is not set".to_string(),
+        ))
+    })?;
     readiness.set_ready(true);
     tracing::info!(
         listen = %node.local_addr,
@@ -162,30 +172,10 @@ pub async fn run(config: OrchestratorServiceConfig, shutdown: Shutdown) -> anyho
     start(config, shutdown).await?.wait().await
 }
 
-/// The process exit code for an error of [`run`]: 64 when the configuration is at fault (a bad
-/// value, URL, key file or certificate, an indexer that never answered), 1 otherwise.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let bad_config = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<OrchestratorError>(),
-            Some(OrchestratorError::Config(_) | OrchestratorError::Tls(_))
-        ) || matches!(
-            cause.downcast_ref::<BusError>(),
-            Some(BusError::InvalidUrl { .. })
-        ) || matches!(
-            cause.downcast_ref::<StorageError>(),
-            Some(StorageError::InvalidUrl { .. })
-        )
-    });
-    if bad_config {
-        livefarm_runtime::EXIT_BAD_CONFIG
-    } else {
-        livefarm_runtime::EXIT_FAILURE
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use livefarm_runtime::ServiceFailure;
+
     use super::*;
 
     fn local() -> SocketAddr {
@@ -201,9 +191,12 @@ mod tests {
             },
             ..OrchestratorServiceConfig::default()
         };
-        let error = anyhow::Error::from(off.validate().expect_err("no port"));
+        let error = OrchestratorServiceError::from(off.validate().expect_err("no port"));
         assert!(error.to_string().contains("orchestrator.listen"), "{error}");
-        assert_eq!(exit_code(&error), livefarm_runtime::EXIT_BAD_CONFIG);
+        let failure = ServiceFailure::classify::<OrchestratorServiceError>(
+            &anyhow::Error::from(error).context("starting"),
+        );
+        assert_eq!(failure.code, livefarm_runtime::EXIT_BAD_CONFIG);
         let on_chain = OrchestratorServiceConfig {
             orchestrator: NodeConfig {
                 on_chain: true,
@@ -217,7 +210,8 @@ mod tests {
             .validate()
             .expect("the defaults run off-chain");
         let other = anyhow::anyhow!("redis went away");
-        assert_eq!(exit_code(&other), livefarm_runtime::EXIT_FAILURE);
+        let failure = ServiceFailure::classify::<OrchestratorServiceError>(&other);
+        assert_eq!(failure.code, livefarm_runtime::EXIT_FAILURE);
     }
 
     #[tokio::test]

@@ -21,9 +21,10 @@ fn main() -> ExitCode {
     service_main(Cli::parse().service, |config, shutdown| async move {
         livefarm_orchestrator_service::run(config, shutdown)
             .await
-            .map_err(|error| ServiceFailure {
-                message: format!("{error:#}"),
-                code: livefarm_orchestrator_service::exit_code(&error),
+            .map_err(|error| {
+                ServiceFailure::classify::<livefarm_orchestrator_service::OrchestratorServiceError>(
+                    &error,
+                )
             })
     })
 }
