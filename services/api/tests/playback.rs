@@ -716,7 +716,8 @@ async fn playlists_are_built_from_results_alone() {
     assert_eq!(media.segments[2].uri, "2.ts");
     let master = get(addr, &format!("/hls/{playback}/index.m3u8")).await;
     let master = parse_master(&master.text()).expect("master parses");
-    let summary: Vec<(&str, u64, Option<&str>, Option<(u32, u32)>)> = master
+    type Summary<'a> = (&'a str, u64, Option<&'a str>, Option<(u32, u32)>);
+    let summary: Vec<Summary> = master
         .variants
         .iter()
         .map(|v| {
