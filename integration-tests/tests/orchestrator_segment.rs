@@ -153,16 +153,12 @@ async fn start_node(name: &str, max_sessions: usize, max_segment_bytes: usize) -
     let storage = livefarm_storage::Storage::from_url(&storage_url)
         .await
         .expect("storage");
-    let waiters = livefarm_jobs::ResultWaiters::default();
     let stop = shutdown.clone();
-    tokio::spawn(livefarm_jobs::dispatch_results(
-        bus.clone(),
-        waiters.clone(),
-        async move { stop.triggered().await },
-    ));
+    let segments =
+        livefarm_jobs::SegmentClient::start(bus.clone(), async move { stop.triggered().await });
     let mut state = SegmentState::new(
         orchestrator.clone(),
-        Arc::new(PoolTranscoder::new(bus.clone(), storage, waiters)),
+        Arc::new(PoolTranscoder::new(segments, storage)),
         Arc::new(BusTicketSink::new(bus.clone())),
     );
     state.max_segment_bytes = max_segment_bytes;

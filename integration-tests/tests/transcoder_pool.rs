@@ -338,6 +338,8 @@ impl Farm {
                 .push(r);
         }
         for stream in streams {
+            // what results say of each rendition's size: playback relies on it
+            let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
             for seq in 0..n {
                 let found = per_key
                     .get(&(stream.clone(), seq))
@@ -363,7 +365,16 @@ impl Farm {
                         rendition.key,
                         keys::rendition_segment(stream, rendition.name.as_str(), seq, "ts")
                     );
+                    assert!(
+                        rendition
+                            .codecs
+                            .as_deref()
+                            .is_some_and(|c| c.starts_with("avc1.")),
+                        "{stream}/{seq}: {rendition:?}"
+                    );
+                    sizes.insert(rendition.key.clone(), rendition.bytes);
                 }
+                assert!(r.source_bytes > 0, "{stream}/{seq}: {r:?}");
             }
             let listed = self
                 .storage
@@ -374,7 +385,10 @@ impl Farm {
                 let mut stored: Vec<String> = listed
                     .iter()
                     .filter(|o| o.key.contains(&format!("/{name}/")))
-                    .inspect(|o| assert!(o.size > 1000, "{} is {} bytes", o.key, o.size))
+                    .inspect(|o| {
+                        assert!(o.size > 1000, "{} is {} bytes", o.key, o.size);
+                        assert_eq!(sizes.get(&o.key), Some(&o.size), "{}", o.key);
+                    })
                     .map(|o| o.key.clone())
                     .collect();
                 stored.sort();

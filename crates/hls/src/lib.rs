@@ -1,7 +1,8 @@
 //! HLS playlists for Livefarm's playback: master playlists over a ladder's
 //! renditions, VOD and live media playlists (with a sliding [`LiveWindow`]),
-//! RFC 6381 `CODECS` strings from H.264 parameter sets, and a small parser
-//! that reads our own playlists (and common encoders' ones) back for tests.
+//! RFC 6381 `CODECS` strings from H.264 parameter sets (and from MPEG-TS
+//! segments, [`tsprobe`]), and a small parser that reads our own playlists
+//! (and common encoders' ones) back for tests.
 //!
 //! Pure Rust, no I/O. Output follows RFC 8216, protocol version 3.
 
@@ -12,6 +13,7 @@ mod master;
 mod media;
 mod parse;
 mod render;
+pub mod tsprobe;
 
 pub use datetime::UtcMillis;
 pub use error::HlsError;

@@ -195,6 +195,20 @@ impl LiveWindow {
         self
     }
 
+    /// A window of `capacity` holding what [`LiveWindow::playlist`] gave (to restore a saved
+    /// window): its segments, sequence numbers, target duration and end.
+    pub fn from_playlist(capacity: usize, playlist: MediaPlaylist) -> Self {
+        let mut window = LiveWindow::new(capacity);
+        window.media_sequence = playlist.media_sequence;
+        window.discontinuity_sequence = playlist.discontinuity_sequence;
+        window.target_duration = playlist.target_duration.unwrap_or(1).max(1);
+        window.ended = playlist.ended;
+        for segment in playlist.segments {
+            window.push(segment);
+        }
+        window
+    }
+
     /// Sets the minimum target duration (the segmenter's cap), so that the
     /// advertised target does not grow when the first long segment arrives.
     pub fn with_target_duration(mut self, seconds: u32) -> Self {
@@ -348,6 +362,18 @@ mod tests {
         assert!(!text.contains("ENDLIST"));
         window.end();
         assert!(window.render().ends_with("#EXT-X-ENDLIST\n"));
+
+        // a window restored from its playlist is the same window, and slides the same way
+        let mut restored = LiveWindow::from_playlist(3, window.playlist());
+        assert_eq!(restored, window);
+        let mut seg = Segment::new("15.ts", 2.0);
+        seg.discontinuity = true;
+        for w in [&mut window, &mut restored] {
+            w.push(seg.clone());
+            w.push(Segment::new("16.ts", 2.0));
+        }
+        assert_eq!(restored, window);
+        assert_eq!(restored.discontinuity_sequence(), 2);
     }
 
     #[test]

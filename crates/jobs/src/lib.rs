@@ -8,21 +8,27 @@
 //! consumer group [`WORKER_GROUP`], so one stream's segments stay in order and a worker that
 //! holds the stream's affinity claim is the only one reading them. Workers learn about streams
 //! from the index stream [`INDEX_STREAM`] (read without a group, so every worker sees every
-//! entry) and claim the ones nobody holds. Every process that needs every result (ingest and
-//! the orchestrator through [`dispatch_results`], each API replica) tails [`RESULTS_STREAM`]
-//! without a group too. The idempotency key of a job and of its result is `(stream_id, seq)`.
+//! entry) and claim the ones nobody holds. Every process that needs every result (one
+//! [`SegmentClient`] in a process that submits segments and answers with their renditions,
+//! each API replica) tails [`RESULTS_STREAM`] without a group too, through [`tail`]. The
+//! idempotency key of a job and of its result is `(stream_id, seq)`.
 
+mod client;
 mod error;
 mod events;
 pub mod names;
-mod waiters;
+mod tail;
+#[cfg(test)]
+mod testbus;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use livefarm_bus::{Headers, MessageId, StreamBus};
 pub use livefarm_profiles::Profile;
 use serde::{Deserialize, Serialize};
 
+pub use client::{SegmentClient, SubmitError};
 pub use error::JobsError;
 pub use events::{StreamEvent, StreamEventKind};
 /// Milliseconds since the Unix epoch, the clock of every `*_ms` timestamp here.
@@ -34,7 +40,7 @@ pub use names::{
     SENDER_HEADER, SEQ_HEADER, STATUS_HEADER, STREAM_EVENTS, STREAM_ID_HEADER, TICKET_HASH_HEADER,
     WINNING_TICKETS_STREAM, WORKER_GROUP, WORKER_KEY_PREFIX,
 };
-pub use waiters::{dispatch_results, ResultWaiters};
+pub use tail::{tail, Tail, TailFrom, TailOptions};
 
 /// Longest accepted stream id, in bytes (the object store's id limit).
 pub const MAX_STREAM_ID_LEN: usize = livefarm_storage::keys::MAX_ID_LEN;
@@ -101,6 +107,31 @@ pub struct SegmentJob {
 }
 
 impl SegmentJob {
+    /// A job of one segment whose source is stored at `source_key`, enqueued now, with no
+    /// deadline of its own, no trace context and no discontinuity.
+    pub fn new(
+        stream_id: impl Into<String>,
+        seq: u64,
+        source_key: impl Into<String>,
+        format: SourceFormat,
+        duration_ms: u64,
+        profiles: Vec<Profile>,
+    ) -> Self {
+        SegmentJob {
+            stream_id: stream_id.into(),
+            seq,
+            source_key: source_key.into(),
+            format,
+            duration_ms,
+            profiles,
+            enqueued_at_ms: now_ms(),
+            deadline_ms: None,
+            trace: HashMap::new(),
+            discontinuity: false,
+            ingested_at_ms: None,
+        }
+    }
+
     /// Checks what the worker relies on: a valid stream id, a source key and a ladder.
     pub fn validate(&self) -> Result<(), JobsError> {
         validate_stream_id(&self.stream_id)?;
@@ -126,6 +157,13 @@ impl SegmentJob {
             let slack = (self.duration_ms as f64 * multiplier.max(0.0)) as u64;
             self.enqueued_at_ms.saturating_add(slack)
         })
+    }
+
+    /// How long a submitter waits for the result: `multiplier` x the duration, at least
+    /// `min` (go-livepeer waits `max(8 s, 4 x duration)`).
+    pub fn result_wait(&self, multiplier: f64, min: Duration) -> Duration {
+        // float to int saturates, so a silly multiplier cannot wrap
+        Duration::from_millis((self.duration_ms as f64 * multiplier.max(0.0)) as u64).max(min)
     }
 
     /// The idempotency key `(stream_id, seq)`.
@@ -218,6 +256,12 @@ pub struct RenditionResult {
     pub pixels: u64,
     /// Span of the rendition's video, seconds.
     pub duration: f64,
+    /// Size of the rendition object, bytes (0 in results of workers that predate it).
+    #[serde(default)]
+    pub bytes: u64,
+    /// RFC 6381 codecs of the rendition (`avc1.64001f,mp4a.40.2`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codecs: Option<String>,
 }
 
 /// Where the time of one segment went, milliseconds.
@@ -265,6 +309,15 @@ pub struct SegmentResult {
     pub source_width: u32,
     #[serde(default)]
     pub source_height: u32,
+    /// Copied from the job: where the source segment is stored (empty when unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_key: String,
+    /// Size of the source segment, bytes (0 when unknown).
+    #[serde(default)]
+    pub source_bytes: u64,
+    /// RFC 6381 codecs of the source, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_codecs: Option<String>,
     /// Time spent.
     #[serde(default)]
     pub timings: Timings,
@@ -277,6 +330,33 @@ pub struct SegmentResult {
 }
 
 impl SegmentResult {
+    /// A result of `(stream_id, seq)` with nothing measured yet: no renditions, zero sizes
+    /// and timings, first attempt.
+    pub fn new(
+        stream_id: impl Into<String>,
+        seq: u64,
+        worker_id: impl Into<String>,
+        status: ResultStatus,
+    ) -> Self {
+        SegmentResult {
+            stream_id: stream_id.into(),
+            seq,
+            worker_id: worker_id.into(),
+            status,
+            renditions: Vec::new(),
+            decoded_pixels: 0,
+            discontinuity: false,
+            source_width: 0,
+            source_height: 0,
+            source_key: String::new(),
+            source_bytes: 0,
+            source_codecs: None,
+            timings: Timings::default(),
+            error: None,
+            attempt: 1,
+        }
+    }
+
     /// The idempotency key `(stream_id, seq)`.
     pub fn key(&self) -> (&str, u64) {
         (&self.stream_id, self.seq)
@@ -369,15 +449,6 @@ mod tests {
     #[test]
     fn result_round_trips_and_carries_its_key_in_headers() {
         let result = SegmentResult {
-            stream_id: "cam-1".to_owned(),
-            seq: 3,
-            worker_id: "w1".to_owned(),
-            status: ResultStatus::Dropped,
-            renditions: vec![],
-            decoded_pixels: 0,
-            discontinuity: false,
-            source_width: 0,
-            source_height: 0,
             timings: Timings {
                 queue_ms: 1,
                 transcode_ms: 2,
@@ -387,8 +458,16 @@ mod tests {
                 kind: "deadline".to_owned(),
                 message: "late".to_owned(),
             }),
-            attempt: 1,
+            ..SegmentResult::new("cam-1", 3, "w1", ResultStatus::Dropped)
         };
+        // results of workers that predate sizes and codecs still decode
+        let old = br#"{"stream_id":"a","seq":1,"worker_id":"w","status":"ok","renditions":[{"name":"r","key":"k","width":2,"height":2,"frames":1,"pixels":4,"duration":1.0}]}"#;
+        let old = SegmentResult::decode(old).expect("an older result decodes");
+        assert_eq!(
+            (old.renditions[0].bytes, old.renditions[0].codecs.as_deref()),
+            (0, None)
+        );
+        assert_eq!((old.source_bytes, old.source_key.as_str()), (0, ""));
         assert_eq!(
             SegmentResult::decode(&result.encode()).expect("decodes"),
             result

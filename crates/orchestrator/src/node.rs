@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use livefarm_bus::JobBus;
+use livefarm_jobs::SegmentClient;
 use livefarm_storage::Storage;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -284,11 +284,12 @@ impl RunningNode {
 }
 
 /// Binds and serves the orchestrator port of `config` until a future made by `stop` resolves
-/// (each background task gets its own); segments go to the worker pool on `bus`, winning
-/// tickets to the bus too. `Ok(None)` when the port is turned off.
+/// (each background task gets its own); segments go to the worker pool through `segments`
+/// (the process's one [`SegmentClient`]), winning tickets to its bus too. `Ok(None)` when the
+/// port is turned off.
 pub async fn start<S, F>(
     config: &NodeConfig,
-    bus: Arc<dyn JobBus>,
+    segments: SegmentClient,
     storage: Storage,
     stop: S,
 ) -> Result<Option<RunningNode>, OrchestratorError>
@@ -368,13 +369,8 @@ where
         };
         Some(crate::tls::server_config(&certified)?)
     };
-    let waiters = livefarm_jobs::ResultWaiters::default();
-    let dispatcher = tokio::spawn(livefarm_jobs::dispatch_results(
-        Arc::clone(&bus),
-        waiters.clone(),
-        stop(),
-    ));
-    let transcoder = PoolTranscoder::new(Arc::clone(&bus), storage, waiters).with_wait(
+    let bus = Arc::clone(segments.bus());
+    let transcoder = PoolTranscoder::new(segments, storage).with_wait(
         config.wait_multiplier,
         Duration::from_millis(config.min_wait_ms),
     );
@@ -391,7 +387,7 @@ where
         stop(),
     ));
     tracing::info!(%local_addr, %service_uri, address = %orchestrator.address(), on_chain = config.on_chain, "orchestrator port listening");
-    tasks.extend([server, reaper, dispatcher]);
+    tasks.extend([server, reaper]);
     Ok(Some(RunningNode {
         local_addr,
         service_uri,
@@ -495,7 +491,8 @@ mod tests {
             ),
         ];
         for (config, wanted) in cases {
-            let error = match start(&config, bus.clone(), storage.clone(), never).await {
+            let segments = SegmentClient::start(bus.clone(), never());
+            let error = match start(&config, segments, storage.clone(), never).await {
                 Err(error) => error.to_string(),
                 Ok(_) => panic!("{config:?} must not start"),
             };
@@ -520,7 +517,8 @@ mod tests {
                 let _ = rx.wait_for(|stopped| *stopped).await;
             }
         };
-        let node = start(&config, bus, storage, stop)
+        let segments = SegmentClient::start(bus, stop());
+        let node = start(&config, segments, storage, stop)
             .await
             .expect("started")
             .expect("enabled");

@@ -1,19 +1,16 @@
 //! How `/segment` gets a segment transcoded: through one trait, so the HTTP surface does not
 //! care whether the work runs on the worker pool (the bus) or elsewhere. The pool
-//! implementation stores the source, enqueues a [`SegmentJob`] under the session's own job
-//! stream (so the bus's per-stream affinity keeps a broadcaster's session on one worker) and
-//! waits for the result.
+//! implementation stores the source and submits a [`SegmentJob`] through the process's
+//! [`SegmentClient`] under the session's own job stream (so the bus's per-stream affinity
+//! keeps a broadcaster's session on one worker).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use livefarm_bus::JobBus;
-use livefarm_jobs::{ResultStatus, ResultWaiters, SegmentJob, SourceFormat};
+use livefarm_jobs::{SegmentClient, SegmentJob, SourceFormat, SubmitError};
 use livefarm_profiles::Profile;
 use livefarm_storage::{keys, Storage};
 
@@ -60,9 +57,8 @@ pub fn session_stream_id(session_id: &str) -> String {
 
 /// The worker pool, reached through the bus.
 pub struct PoolTranscoder {
-    bus: Arc<dyn JobBus>,
+    segments: SegmentClient,
     storage: Storage,
-    waiters: ResultWaiters,
     /// Wait for a result at most this multiple of the segment duration, and at least
     /// `min_wait` (go-livepeer waits `max(8 s, 4 × duration)` for a remote transcoder).
     wait_multiplier: f64,
@@ -75,13 +71,11 @@ pub struct PoolTranscoder {
 }
 
 impl PoolTranscoder {
-    /// A transcoder over `bus` and `storage`; `waiters` must be fed by
-    /// [`livefarm_jobs::dispatch_results`].
-    pub fn new(bus: Arc<dyn JobBus>, storage: Storage, waiters: ResultWaiters) -> PoolTranscoder {
+    /// A transcoder submitting through `segments`, with sources and renditions in `storage`.
+    pub fn new(segments: SegmentClient, storage: Storage) -> PoolTranscoder {
         PoolTranscoder {
-            bus,
+            segments,
             storage,
-            waiters,
             wait_multiplier: 4.0,
             min_wait: Duration::from_secs(8),
             next_job_seq: AtomicU64::new(livefarm_jobs::now_ms().saturating_mul(1000)),
@@ -114,48 +108,24 @@ impl PoolTranscoder {
             .put(&source_key, request.data.clone())
             .await
             .map_err(|e| TranscodeFailure(format!("storing the segment failed: {e}")))?;
-        let job = SegmentJob {
-            stream_id: stream_id.clone(),
-            seq: job_seq,
+        let job = SegmentJob::new(
+            stream_id,
+            job_seq,
             source_key,
-            format: request.format,
-            duration_ms: request.duration_ms,
-            profiles: request.profiles.clone(),
-            enqueued_at_ms: livefarm_jobs::now_ms(),
-            deadline_ms: None,
-            trace: HashMap::new(),
-            discontinuity: false,
-            ingested_at_ms: None,
-        };
-        let waiting = self.waiters.register(&stream_id, job_seq);
-        if let Err(e) = livefarm_jobs::enqueue(self.bus.as_ref(), &job).await {
-            self.waiters.forget(&stream_id, job_seq);
-            return Err(TranscodeFailure(format!(
-                "enqueueing the segment failed: {e}"
-            )));
-        }
-        let wait =
-            Duration::from_millis((request.duration_ms as f64 * self.wait_multiplier) as u64)
-                .max(self.min_wait);
-        let result = match tokio::time::timeout(wait, waiting).await {
-            Ok(Ok(result)) => result,
-            _ => {
-                self.waiters.forget(&stream_id, job_seq);
-                return Err(TranscodeFailure("OrchestratorBusy".to_string()));
-            }
-        };
-        match result.status {
-            ResultStatus::Ok => {}
-            ResultStatus::Failed => {
-                return Err(TranscodeFailure(result.error.as_ref().map_or_else(
-                    || "transcode failed".to_string(),
-                    |e| format!("{}: {}", e.kind, e.message),
-                )))
-            }
-            ResultStatus::Dropped => {
-                return Err(TranscodeFailure("segment missed its deadline".to_string()))
-            }
-        }
+            request.format,
+            request.duration_ms,
+            request.profiles.clone(),
+        );
+        let wait = job.result_wait(self.wait_multiplier, self.min_wait);
+        let result = self
+            .segments
+            .submit(&job, wait)
+            .await
+            .map_err(|e| match e {
+                // go-livepeer's words for a pool that did not answer in time
+                SubmitError::Timeout(_) => TranscodeFailure("OrchestratorBusy".to_string()),
+                e => TranscodeFailure(e.to_string()),
+            })?;
         let mut out = Vec::with_capacity(request.profiles.len());
         for profile in &request.profiles {
             let rendition = result

@@ -27,10 +27,13 @@ pub struct ApiConfig {
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
     pub live_window: usize,
-    /// Longest a read of the results stream blocks. Milliseconds. Every replica reads the
-    /// whole stream on its own (playlists live in memory), so replicas need no setting of
-    /// their own.
+    /// Longest a read of the results stream blocks. Milliseconds. Every replica reads every
+    /// result on its own (playlists live in memory), so replicas need no setting of their own.
     pub poll_interval_ms: u64,
+    /// Playlist snapshots: streams changed since the last save are saved to the bus at most
+    /// this often, so a restarted replica reads only the results since. Milliseconds; 0 turns
+    /// saving off (loading stays on).
+    pub snapshot_interval_ms: u64,
     /// Longest the HTTP drain may take on shutdown. Milliseconds.
     pub drain_grace_ms: u64,
     /// Logs and traces.
@@ -47,6 +50,7 @@ impl Default for ApiConfig {
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
             poll_interval_ms: 500,
+            snapshot_interval_ms: 5_000,
             drain_grace_ms: 10_000,
             telemetry: TelemetryConfig {
                 service_name: "livefarm-api".to_owned(),
@@ -82,6 +86,11 @@ impl ApiConfig {
     /// [`ApiConfig::poll_interval_ms`] as a duration.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// [`ApiConfig::snapshot_interval_ms`] as a duration; `None` when saving is off.
+    pub fn snapshot_interval(&self) -> Option<Duration> {
+        (self.snapshot_interval_ms > 0).then(|| Duration::from_millis(self.snapshot_interval_ms))
     }
 
     /// [`ApiConfig::drain_grace_ms`] as a duration.

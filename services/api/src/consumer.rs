@@ -1,33 +1,34 @@
-//! The results consumer: tails every `SegmentResult` from the start of the results stream
-//! (without a consumer group, so every replica sees every result), measures the segments in
-//! storage and feeds the playlists.
+//! The bus readers: results feed the playlists (read without a consumer group, so every
+//! replica sees every result), stream events end them, and changed playlists are saved as
+//! snapshots so that a restarted replica reads only the results since (see `snapshot`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use livefarm_bus::{JobBus, Message, MessageId};
 use livefarm_jobs::{
-    ResultStatus, SegmentResult, StreamEvent, StreamEventKind, RESULTS_STREAM, STREAM_EVENTS,
+    ResultStatus, SegmentResult, StreamEvent, StreamEventKind, TailFrom, TailOptions,
+    RESULTS_STREAM, STREAM_EVENTS,
 };
 use livefarm_runtime::Shutdown;
-use livefarm_storage::{keys, StorageError};
-use tracing::{debug, warn};
+use livefarm_storage::keys;
+use tracing::{debug, info, warn};
 
+use crate::metrics;
 use crate::playlist::SegmentMeta;
-use crate::tsprobe;
+use crate::snapshot;
 use crate::AppState;
 
 /// Results read per call.
 const BATCH: usize = 64;
 
-/// Reads `stream` from its first entry until `shutdown` fires, handing each entry to `handle`
-/// in order. The cursor lives in memory: playlists do too, so a restarted replica rebuilds
-/// them from the stream's history, and replicas need no setting of their own. Both streams
-/// are idempotent to apply, so an entry that failed is not retried. Read errors are retried
-/// after `poll`.
-async fn tail_stream<F, Fut>(
+/// Hands every entry of `stream` after `from` to `handle`, in order, until `shutdown` fires.
+/// Both streams are idempotent to apply, so an entry that failed is not retried.
+async fn follow<F, Fut>(
     bus: Arc<dyn JobBus>,
     stream: &str,
+    from: TailFrom,
     poll: Duration,
     shutdown: Shutdown,
     mut handle: F,
@@ -35,40 +36,84 @@ async fn tail_stream<F, Fut>(
     F: FnMut(Message) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut cursor = MessageId::new(0, 0);
+    let options = TailOptions {
+        batch: BATCH,
+        block: poll,
+    };
+    let mut entries =
+        std::pin::pin!(livefarm_jobs::Tail::new(bus, stream, from, options).into_stream());
     loop {
-        let read = tokio::select! {
+        let entry = tokio::select! {
             () = shutdown.triggered() => return,
-            read = bus.read_after(stream, cursor, BATCH, poll) => read,
+            entry = entries.next() => entry,
         };
-        let messages = match read {
-            Ok(messages) => messages,
-            Err(error) => {
-                warn!(%error, stream, "cannot read the stream");
-                tokio::select! {
-                    () = shutdown.triggered() => return,
-                    () = tokio::time::sleep(poll) => continue,
-                }
+        let Some(entry) = entry else { return };
+        handle(entry).await;
+    }
+}
+
+/// The id of the last results entry applied (or skipped), shared with the snapshot writer.
+#[derive(Debug, Clone, Default)]
+pub struct Applied(Arc<Mutex<MessageId>>);
+
+impl Applied {
+    /// An applied-through mark starting at `id`.
+    pub fn at(id: MessageId) -> Self {
+        Applied(Arc::new(Mutex::new(id)))
+    }
+
+    fn get(&self) -> MessageId {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, id: MessageId) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = id;
+    }
+}
+
+/// Restores every saved snapshot into the playlists; returns the results entry to read after.
+/// A bus that cannot be read means reading the results from their start.
+pub async fn restore_snapshots(state: &AppState, bus: &dyn JobBus) -> MessageId {
+    match snapshot::load(bus).await {
+        Ok((snapshots, from)) => {
+            let count = snapshots.len();
+            for (stream_id, snapshot) in snapshots {
+                state.playlists.restore(&stream_id, snapshot);
+                metrics::snapshot("loaded");
             }
-        };
-        for message in messages {
-            cursor = message.id;
-            handle(message).await;
+            info!(streams = count, %from, "playlists restored from snapshots");
+            from
+        }
+        Err(error) => {
+            warn!(%error, "cannot load playlist snapshots; reading every result");
+            MessageId::default()
         }
     }
 }
 
-/// Consumes results until `shutdown` fires.
+/// Consumes results after `applied`'s mark until `shutdown` fires, moving the mark on.
 pub async fn consume_results(
     state: AppState,
     bus: Arc<dyn JobBus>,
+    applied: Applied,
     poll: Duration,
     shutdown: Shutdown,
 ) {
     let state = &state;
-    tail_stream(bus, RESULTS_STREAM, poll, shutdown, |message| async move {
-        handle(state, &message).await;
-    })
+    let applied = &applied;
+    let from = TailFrom::After(applied.get());
+    follow(
+        bus,
+        RESULTS_STREAM,
+        from,
+        poll,
+        shutdown,
+        |message| async move {
+            handle(state, &message).await;
+            // after the apply: a snapshot taken now holds everything through this id
+            applied.set(message.id);
+        },
+    )
     .await;
 }
 
@@ -86,14 +131,15 @@ pub async fn handle(state: &AppState, message: &Message) {
     apply_result(state, &result, start_ms).await;
 }
 
-/// Measures the renditions of `result` in storage and adds them to the stream's playlists;
-/// `start_ms` is when the segment began (used after a discontinuity). Returns whether it
-/// was applied.
+/// Adds the renditions of `result` to the stream's playlists, from what the result says
+/// alone (no segment is read); `start_ms` is when the segment began (used after a
+/// discontinuity). Returns whether it was applied.
 pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i64) -> bool {
     let stream_id = &result.stream_id;
     // a failed or dropped segment leaves a gap, which the next one marks as a discontinuity
     if result.status != ResultStatus::Ok || !state.playlists.is_new(stream_id, result.seq) {
         debug!(stream_id, seq = result.seq, "result not applied");
+        metrics::result("skipped");
         return false;
     }
     if !state.playlists.knows(stream_id) {
@@ -104,58 +150,110 @@ pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i6
             Err(error) => warn!(%error, stream_id, "cannot look the stream up"),
         }
     }
-    let mut metas = Vec::with_capacity(result.renditions.len() + 1);
-    for rendition in &result.renditions {
-        let bytes = match state.storage.get(&rendition.key).await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                warn!(%error, stream_id, seq = result.seq, "rendition missing, left out");
-                continue;
+    let metas = segment_metas(result);
+    let applied =
+        state
+            .playlists
+            .apply_marked(stream_id, result.seq, start_ms, result.discontinuity, metas);
+    metrics::result(if applied { "applied" } else { "skipped" });
+    applied
+}
+
+/// The playlist entries of one result: its renditions, and the source when it is stored
+/// where playback serves it.
+fn segment_metas(result: &SegmentResult) -> Vec<SegmentMeta> {
+    let mut metas: Vec<SegmentMeta> = result
+        .renditions
+        .iter()
+        .map(|rendition| {
+            let frame_rate =
+                (rendition.duration > 0.0).then(|| rendition.frames as f64 / rendition.duration);
+            SegmentMeta {
+                rendition: rendition.name.clone(),
+                duration: rendition.duration,
+                size: rendition.bytes,
+                resolution: (rendition.width > 0 && rendition.height > 0)
+                    .then_some((rendition.width, rendition.height)),
+                frame_rate: frame_rate.map(|r| (r * 1000.0).round() / 1000.0),
+                codecs: rendition.codecs.clone(),
             }
-        };
-        let frame_rate =
-            (rendition.duration > 0.0).then(|| rendition.frames as f64 / rendition.duration);
+        })
+        .collect();
+    let duration = metas.iter().map(|m| m.duration).fold(0.0, f64::max);
+    let served_source = keys::source_segment(&result.stream_id, result.seq);
+    if duration > 0.0 && result.source_bytes > 0 && result.source_key == served_source {
         metas.push(SegmentMeta {
-            rendition: rendition.name.clone(),
-            duration: rendition.duration,
-            size: bytes.len() as u64,
-            resolution: (rendition.width > 0 && rendition.height > 0)
-                .then_some((rendition.width, rendition.height)),
-            frame_rate: frame_rate.map(|r| (r * 1000.0).round() / 1000.0),
-            info: tsprobe::probe(&bytes),
+            rendition: keys::SOURCE_RENDITION.to_owned(),
+            duration,
+            size: result.source_bytes,
+            resolution: (result.source_width > 0 && result.source_height > 0)
+                .then_some((result.source_width, result.source_height)),
+            frame_rate: None,
+            codecs: result.source_codecs.clone(),
         });
     }
-    let duration = metas.iter().map(|m| m.duration).fold(0.0, f64::max);
-    if duration > 0.0 {
-        match state
-            .storage
-            .get(&keys::source_segment(stream_id, result.seq))
-            .await
-        {
-            Ok(bytes) => metas.push(SegmentMeta {
-                rendition: keys::SOURCE_RENDITION.to_owned(),
-                duration,
-                size: bytes.len() as u64,
-                resolution: (result.source_width > 0 && result.source_height > 0)
-                    .then_some((result.source_width, result.source_height)),
-                frame_rate: None,
-                info: tsprobe::probe(&bytes),
-            }),
-            Err(StorageError::NotFound { .. }) => {}
-            Err(error) => warn!(%error, stream_id, "cannot read source segment"),
+    metas
+}
+
+/// Saves the snapshots of the streams changed since the last round, every `interval`, until
+/// `shutdown` fires (then once more).
+pub async fn save_snapshots(
+    state: AppState,
+    bus: Arc<dyn JobBus>,
+    applied: Applied,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            () = shutdown.triggered() => true,
+        };
+        save_round(&state, bus.as_ref(), &applied).await;
+        if stopping {
+            return;
         }
     }
-    state
-        .playlists
-        .apply_marked(stream_id, result.seq, start_ms, result.discontinuity, metas)
+}
+
+/// One round of [`save_snapshots`].
+async fn save_round(state: &AppState, bus: &dyn JobBus, applied: &Applied) {
+    // the mark first: the states taken after it hold at least everything through it
+    let cursor = applied.get();
+    let dirty = state.playlists.take_dirty();
+    if dirty.is_empty() {
+        return;
+    }
+    let mut failed = Vec::new();
+    for (stream_id, snapshot) in dirty {
+        match snapshot::save(bus, &stream_id, snapshot, cursor).await {
+            Ok(true) => metrics::snapshot("written"),
+            Ok(false) => metrics::snapshot("superseded"),
+            Err(error) => {
+                warn!(%error, stream_id, "cannot save the playlist snapshot");
+                metrics::snapshot("failed");
+                failed.push(stream_id);
+            }
+        }
+    }
+    if failed.is_empty() {
+        if let Err(error) = snapshot::save_cursor(bus, cursor).await {
+            warn!(%error, "cannot save the snapshot cursor");
+        }
+    } else {
+        state.playlists.mark_dirty(failed);
+    }
 }
 
 /// How long an ended stream waits for its last segments' results before its playlists end
 /// anyway (a failed last segment never arrives).
 const END_GRACE: Duration = Duration::from_secs(20);
 
-/// Reads publish lifecycle events: an `ended` stream gets `EXT-X-ENDLIST` once the results of
-/// its last segments are in (or after [`END_GRACE`]).
+/// Reads publish lifecycle events from the start of their stream (a short stream): an `ended`
+/// stream gets `EXT-X-ENDLIST` once the results of its last segments are in (or after
+/// [`END_GRACE`]).
 pub async fn consume_stream_events(
     state: AppState,
     bus: Arc<dyn JobBus>,
@@ -163,15 +261,23 @@ pub async fn consume_stream_events(
     shutdown: Shutdown,
 ) {
     let state = &state;
-    tail_stream(bus, STREAM_EVENTS, poll, shutdown, |message| async move {
-        match serde_json::from_slice::<StreamEvent>(&message.payload) {
-            Ok(event) if event.event == StreamEventKind::Ended => {
-                tokio::spawn(end_when_caught_up(state.clone(), event, poll));
+    let from = TailFrom::Start;
+    follow(
+        bus,
+        STREAM_EVENTS,
+        from,
+        poll,
+        shutdown,
+        |message| async move {
+            match serde_json::from_slice::<StreamEvent>(&message.payload) {
+                Ok(event) if event.event == StreamEventKind::Ended => {
+                    tokio::spawn(end_when_caught_up(state.clone(), event, poll));
+                }
+                Ok(_) => {}
+                Err(error) => warn!(%error, "skipping malformed stream event"),
             }
-            Ok(_) => {}
-            Err(error) => warn!(%error, "skipping malformed stream event"),
-        }
-    })
+        },
+    )
     .await;
 }
 

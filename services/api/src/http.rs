@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stream/{id}/{file}", get(livepeer_media))
         .route("/stream/{id}/{rendition}/{file}", get(livepeer_segment))
         .fallback(not_found)
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(middleware::from_fn(cors))
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! `livefarm-api`: the Livepeer-Studio-style stream registry (`/api/stream`) and HLS playback
 //! (`/hls/{playbackId}/...`, go-livepeer's `/stream/{id}.m3u8`), with playlists built from the
-//! transcoders' results on the bus and segment bytes served from the object store.
+//! transcoders' results on the bus alone (sizes and codecs included; saved as snapshots so a
+//! restart need not replay every result) and segment bytes served from the object store.
 //!
 //! [`run`] is what the binary and the all-in-one mode call; [`start_with`] lets tests and
 //! embedders pass their own bus, storage and registry and learn the bound addresses.
@@ -9,8 +10,9 @@ mod config;
 mod consumer;
 mod error;
 mod http;
+mod metrics;
 mod playlist;
-mod tsprobe;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,17 +24,17 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use config::ApiConfig;
-pub use consumer::{apply_result, consume_results};
+pub use consumer::apply_result;
 pub use error::ApiError;
 pub use http::{router, PLAYLIST_TYPE, SEGMENT_TYPE};
 pub use livefarm_registry::{
     random_id, MemoryRegistry, RedisRegistry, RegistryError, RegistryFuture, Stream, StreamRegistry,
 };
 pub use playlist::{Layout, Playlists, SegmentMeta};
+pub use snapshot::StreamSnapshot;
 
 /// The stream registry crate, re-exported for the `livefarm` command.
 pub use livefarm_registry as registry;
-pub use tsprobe::{probe as probe_ts, TsInfo};
 
 /// What the handlers and the results consumer share.
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ pub struct ApiServer {
     admin: AdminServer,
     http: JoinHandle<std::io::Result<()>>,
     consumer: JoinHandle<()>,
+    snapshots: Option<JoinHandle<()>>,
     drain_grace: std::time::Duration,
     shutdown: Shutdown,
 }
@@ -91,6 +94,12 @@ impl ApiServer {
         };
         if let Err(error) = self.consumer.await {
             warn!(%error, "results consumer ended abnormally");
+        }
+        // after the consumer: the last round saves everything it applied
+        if let Some(snapshots) = self.snapshots {
+            if let Err(error) = snapshots.await {
+                warn!(%error, "snapshot writer ended abnormally");
+            }
         }
         self.admin.stop().await?;
         info!("api stopped");
@@ -133,18 +142,31 @@ pub async fn start_with(
         .local_addr()
         .map_err(|source| ApiError::Bind { addr, source })?;
 
+    // snapshots first, so that the results read next are only those since
+    let from = consumer::restore_snapshots(&state, bus.as_ref()).await;
+    let applied = consumer::Applied::at(from);
     tokio::spawn(consumer::consume_stream_events(
         state.clone(),
         bus.clone(),
         config.poll_interval(),
         shutdown.clone(),
     ));
-    let consumer = tokio::spawn(consume_results(
+    let consumer = tokio::spawn(consumer::consume_results(
         state.clone(),
-        bus,
+        bus.clone(),
+        applied.clone(),
         config.poll_interval(),
         shutdown.clone(),
     ));
+    let snapshots = config.snapshot_interval().map(|interval| {
+        tokio::spawn(consumer::save_snapshots(
+            state.clone(),
+            bus,
+            applied,
+            interval,
+            shutdown.clone(),
+        ))
+    });
     let app = router(state.clone());
     let stop = shutdown.clone();
     let http = tokio::spawn(async move {
@@ -160,6 +182,7 @@ pub async fn start_with(
         admin,
         http,
         consumer,
+        snapshots,
         drain_grace: config.drain_grace(),
         shutdown,
     })

@@ -1,23 +1,28 @@
 //! Live and recorded HLS playlists of every stream, built from transcoder results.
 //!
-//! Each stream has a ladder (the source, when its segments are in storage, then the
-//! renditions in the order results list them), each rung with a sliding [`LiveWindow`] and,
-//! for recorded streams, every segment for a VOD playlist. Results are applied once per
-//! `(stream_id, seq)`: a result for a seq at or below the last applied one is a duplicate or
-//! arrived too late for a live window, and is ignored.
+//! Each stream has a ladder (the source, when the result says it is stored where playback
+//! serves it, then the renditions in the order results list them), each rung with a sliding
+//! [`LiveWindow`] and, for recorded streams, every segment for a VOD playlist. Everything comes
+//! from the results (durations, sizes, codecs); no segment is read. Results are applied once
+//! per `(stream_id, seq)`: a result for a seq at or below the last applied one is a duplicate
+//! or arrived too late for a live window, and is ignored.
 //!
-//! `SegmentResult` carries no discontinuity flag (only `SegmentJob` does), so a gap in seq
-//! (a failed, dropped or lost segment, or a publisher restart that skipped numbers) is what
-//! marks `EXT-X-DISCONTINUITY`.
+//! `EXT-X-DISCONTINUITY` marks a gap in seq (a failed, dropped or lost segment, or a publisher
+//! restart that skipped numbers) and a segment whose result carries `discontinuity` (the first
+//! after a publisher's reconnect, as the segmenter marked its job).
+//!
+//! A stream's state can be saved as a [`StreamSnapshot`] and restored, so that a restarted
+//! replica need not replay the whole results stream; streams changed since the last save are
+//! tracked ([`Playlists::take_dirty`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use livefarm_hls::{
     LiveWindow, MasterPlaylist, MediaPlaylist, PlaylistType, Segment, UtcMillis, Variant,
 };
 
-use crate::tsprobe::TsInfo;
+use crate::snapshot::{RenditionSnapshot, SegmentSnapshot, StreamSnapshot};
 
 /// One rendition of one segment, as measured by the results consumer.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +37,8 @@ pub struct SegmentMeta {
     pub resolution: Option<(u32, u32)>,
     /// Frames per second, when known.
     pub frame_rate: Option<f64>,
-    /// Codecs found in the bytes.
-    pub info: TsInfo,
+    /// RFC 6381 codecs, when known.
+    pub codecs: Option<String>,
 }
 
 /// How playlist URIs are laid out.
@@ -49,7 +54,14 @@ pub enum Layout {
 #[derive(Debug)]
 pub struct Playlists {
     window: usize,
-    streams: Mutex<HashMap<String, StreamState>>,
+    streams: Mutex<Streams>,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    by_id: HashMap<String, StreamState>,
+    /// Streams changed since [`Playlists::take_dirty`] last ran.
+    dirty: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -80,18 +92,60 @@ impl Playlists {
     pub fn new(window: usize) -> Self {
         Playlists {
             window: window.max(1),
-            streams: Mutex::new(HashMap::new()),
+            streams: Mutex::new(Streams::default()),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, StreamState>) -> T) -> T {
-        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut streams)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the streams.
+    fn with<T>(&self, f: impl FnOnce(&HashMap<String, StreamState>) -> T) -> T {
+        f(&self.lock().by_id)
+    }
+
+    /// Changes `stream_id`'s state (made if new) and marks it dirty.
+    fn change<T>(&self, stream_id: &str, f: impl FnOnce(&mut StreamState) -> T) -> T {
+        let mut streams = self.lock();
+        if !streams.dirty.contains(stream_id) {
+            streams.dirty.insert(stream_id.to_owned());
+        }
+        f(streams.by_id.entry(stream_id.to_owned()).or_default())
     }
 
     /// Keeps (or stops keeping) a full VOD playlist of the stream.
     pub fn set_record(&self, stream_id: &str, record: bool) {
-        self.with(|s| s.entry(stream_id.to_owned()).or_default().record = record);
+        self.change(stream_id, |s| s.record = record);
+    }
+
+    /// Every stream changed since the last call, with its snapshot now.
+    pub fn take_dirty(&self) -> Vec<(String, StreamSnapshot)> {
+        let mut streams = self.lock();
+        let dirty = std::mem::take(&mut streams.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|id| {
+                // a stream without segments has nothing a restart would miss
+                let state = streams
+                    .by_id
+                    .get(&id)
+                    .filter(|s| !s.renditions.is_empty())?;
+                Some((id.clone(), state.snapshot()))
+            })
+            .collect()
+    }
+
+    /// Marks streams dirty again (their snapshots could not be saved).
+    pub fn mark_dirty(&self, stream_ids: impl IntoIterator<Item = String>) {
+        self.lock().dirty.extend(stream_ids);
+    }
+
+    /// Replaces `stream_id`'s state with a saved one; a snapshot from another window length
+    /// is trimmed or grown to this one.
+    pub fn restore(&self, stream_id: &str, snapshot: StreamSnapshot) {
+        let state = StreamState::restore(snapshot, self.window);
+        self.lock().by_id.insert(stream_id.to_owned(), state);
     }
 
     /// Whether the stream has any state yet.
@@ -135,8 +189,10 @@ impl Playlists {
             return false;
         }
         let window = self.window;
-        self.with(|streams| {
-            let state = streams.entry(stream_id.to_owned()).or_default();
+        if !self.is_new(stream_id, seq) {
+            return false;
+        }
+        self.change(stream_id, |state| {
             if state.last_seq.is_some_and(|last| seq <= last) {
                 return false;
             }
@@ -187,8 +243,15 @@ impl Playlists {
 
     /// Marks the stream ended (`EXT-X-ENDLIST`); returns whether it had playlists.
     pub fn end_stream(&self, stream_id: &str) -> bool {
-        self.with(|streams| {
-            let state = streams.entry(stream_id.to_owned()).or_default();
+        let already = self.with(|s| {
+            s.get(stream_id)
+                .filter(|st| st.ended)
+                .map(|st| !st.renditions.is_empty())
+        });
+        if let Some(had_playlists) = already {
+            return had_playlists;
+        }
+        self.change(stream_id, |state| {
             state.ended = true;
             for r in &mut state.renditions {
                 r.window.end();
@@ -294,6 +357,37 @@ impl Playlists {
     }
 }
 
+impl StreamState {
+    fn snapshot(&self) -> StreamSnapshot {
+        StreamSnapshot {
+            cursor: String::new(),
+            record: self.record,
+            last_seq: self.last_seq,
+            ended: self.ended,
+            next_start_ms: self.next_start_ms,
+            renditions: self
+                .renditions
+                .iter()
+                .map(RenditionState::snapshot)
+                .collect(),
+        }
+    }
+
+    fn restore(snapshot: StreamSnapshot, window: usize) -> Self {
+        StreamState {
+            record: snapshot.record,
+            last_seq: snapshot.last_seq,
+            ended: snapshot.ended,
+            next_start_ms: snapshot.next_start_ms,
+            renditions: snapshot
+                .renditions
+                .into_iter()
+                .map(|r| RenditionState::restore(r, window))
+                .collect(),
+        }
+    }
+}
+
 impl RenditionState {
     fn new(name: &str, window: usize, first_seq: u64) -> Self {
         RenditionState {
@@ -310,6 +404,46 @@ impl RenditionState {
         }
     }
 
+    fn snapshot(&self) -> RenditionSnapshot {
+        RenditionSnapshot {
+            name: self.name.clone(),
+            media_sequence: self.window.media_sequence(),
+            discontinuity_sequence: self.window.discontinuity_sequence(),
+            target_duration: self.window.playlist().target_duration.unwrap_or(1),
+            window_ended: self.window.is_ended(),
+            window: self.window.segments().map(SegmentSnapshot::from).collect(),
+            recording: self.recording.iter().map(SegmentSnapshot::from).collect(),
+            resolution: self.resolution,
+            frame_rate: self.frame_rate,
+            codecs: self.codecs.clone(),
+            peak_bps: self.peak_bps,
+            total_bits: self.total_bits,
+            total_seconds: self.total_seconds,
+        }
+    }
+
+    fn restore(snapshot: RenditionSnapshot, window: usize) -> Self {
+        let live = MediaPlaylist {
+            target_duration: Some(snapshot.target_duration),
+            media_sequence: snapshot.media_sequence,
+            discontinuity_sequence: snapshot.discontinuity_sequence,
+            playlist_type: None,
+            ended: snapshot.window_ended,
+            segments: snapshot.window.into_iter().map(Segment::from).collect(),
+        };
+        RenditionState {
+            name: snapshot.name,
+            window: LiveWindow::from_playlist(window, live),
+            recording: snapshot.recording.into_iter().map(Segment::from).collect(),
+            resolution: snapshot.resolution,
+            frame_rate: snapshot.frame_rate,
+            codecs: snapshot.codecs,
+            peak_bps: snapshot.peak_bps,
+            total_bits: snapshot.total_bits,
+            total_seconds: snapshot.total_seconds,
+        }
+    }
+
     fn add(&mut self, meta: &SegmentMeta, segment: Segment, record: bool) {
         if meta.duration > 0.0 {
             let bits = meta.size as f64 * 8.0;
@@ -322,8 +456,8 @@ impl RenditionState {
         if let Some(rate) = meta.frame_rate.filter(|r| r.is_finite() && *r > 0.0) {
             self.frame_rate = Some(self.frame_rate.map_or(rate, |old| old.max(rate)));
         }
-        if let Some(codecs) = meta.info.codecs() {
-            self.codecs = Some(codecs);
+        if let Some(codecs) = &meta.codecs {
+            self.codecs = Some(codecs.clone());
         }
         if record {
             self.recording.push(segment.clone());
@@ -343,7 +477,7 @@ mod tests {
             size,
             resolution: Some((320, 180)),
             frame_rate: Some(30.0),
-            info: TsInfo::default(),
+            codecs: Some("avc1.4d401f".to_owned()),
         }
     }
 
@@ -478,5 +612,54 @@ mod tests {
             livefarm_hls::parse_media(&p.media("rec", "b", Layout::Hls, false).expect("live"))
                 .expect("parses");
         assert_eq!(live.segments.len(), 2);
+    }
+
+    #[test]
+    fn a_restored_snapshot_renders_the_same_playlists() {
+        let p = Playlists::new(3);
+        p.set_record("s", true);
+        for seq in [0, 1, 2, 4, 5] {
+            p.apply_marked(
+                "s",
+                seq,
+                1_000 * seq as i64,
+                seq == 5,
+                vec![meta("source", 30), meta("a", 10 + seq)],
+            );
+        }
+        p.apply("other", 7, 0, vec![meta("a", 10)]);
+        p.end_stream("other");
+        let dirty = p.take_dirty();
+        assert_eq!(dirty.len(), 2);
+        assert!(p.take_dirty().is_empty(), "nothing changed since");
+
+        let restored = Playlists::new(3);
+        for (id, snapshot) in dirty {
+            let json = serde_json::to_vec(&snapshot).expect("serialises");
+            restored.restore(&id, serde_json::from_slice(&json).expect("parses"));
+        }
+        for id in ["s", "other"] {
+            assert_eq!(restored.master(id, Layout::Hls), p.master(id, Layout::Hls));
+            assert_eq!(restored.recording_master(id), p.recording_master(id));
+            for rendition in ["source", "a"] {
+                for recording in [false, true] {
+                    assert_eq!(
+                        restored.media(id, rendition, Layout::Livepeer, recording),
+                        p.media(id, rendition, Layout::Livepeer, recording),
+                        "{id} {rendition} {recording}"
+                    );
+                }
+            }
+            assert_eq!(restored.is_ended(id), p.is_ended(id));
+        }
+        // the restored state goes on as the original does
+        for playlists in [&p, &restored] {
+            assert!(!playlists.apply("s", 5, 0, vec![meta("a", 10)]));
+            assert!(playlists.apply("s", 6, 0, vec![meta("a", 10)]));
+        }
+        assert_eq!(
+            restored.media("s", "a", Layout::Hls, false),
+            p.media("s", "a", Layout::Hls, false)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end playback: a stream created over HTTP, real MPEG-TS segments in storage, results
-//! on a memory bus, playlists and segments fetched over real HTTP and checked with the HLS
-//! parser and ffprobe.
+//! on a memory bus (carrying sizes and codecs, as the transcoder writes them), playlists and
+//! segments fetched over real HTTP and checked with the HLS parser and ffprobe; playlists
+//! built from results alone, and restored from snapshots after a restart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use livefarm_api::{ApiConfig, ApiServer, MemoryRegistry};
 use livefarm_bus::JobBus;
 use livefarm_hls::{parse_master, parse_media, MediaPlaylist, PlaylistType};
-use livefarm_jobs::{RenditionResult, ResultStatus, SegmentResult, Timings, RESULTS_STREAM};
+use livefarm_jobs::{RenditionResult, ResultStatus, SegmentResult, RESULTS_STREAM};
 use livefarm_runtime::Shutdown;
 use livefarm_storage::{keys, Storage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -137,17 +138,30 @@ async fn store_and_publish(
     seq: u64,
     bytes: &Bytes,
 ) {
-    let key = keys::rendition_segment(stream_id, RENDITION, seq, "ts");
-    storage.put(&key, bytes.clone()).await.expect("put");
+    let result = result_for(stream_id, seq, bytes);
     storage
-        .put(&keys::source_segment(stream_id, seq), bytes.clone())
+        .put(&result.renditions[0].key, bytes.clone())
         .await
         .expect("put");
-    let result = SegmentResult {
-        stream_id: stream_id.to_owned(),
-        seq,
-        worker_id: "w1".to_owned(),
-        status: ResultStatus::Ok,
+    storage
+        .put(&result.source_key, bytes.clone())
+        .await
+        .expect("put");
+    publish(bus, &result).await;
+}
+
+async fn publish(bus: &dyn JobBus, result: &SegmentResult) {
+    bus.publish(RESULTS_STREAM, &result.encode(), &result.headers())
+        .await
+        .expect("publish");
+}
+
+/// The result a worker publishes for segment `seq` whose source and rendition are `bytes`:
+/// sizes and codecs measured as the transcoder measures them.
+fn result_for(stream_id: &str, seq: u64, bytes: &Bytes) -> SegmentResult {
+    let key = keys::rendition_segment(stream_id, RENDITION, seq, "ts");
+    let codecs = livefarm_hls::tsprobe::probe(bytes).codecs();
+    SegmentResult {
         renditions: vec![RenditionResult {
             name: RENDITION.to_owned(),
             key,
@@ -156,18 +170,16 @@ async fn store_and_publish(
             frames: 60,
             pixels: 60 * 320 * 180,
             duration: 2.0,
+            bytes: bytes.len() as u64,
+            codecs: codecs.clone(),
         }],
-        decoded_pixels: 0,
-        discontinuity: false,
         source_width: 640,
         source_height: 360,
-        timings: Timings::default(),
-        error: None,
-        attempt: 1,
-    };
-    bus.publish(RESULTS_STREAM, &result.encode(), &result.headers())
-        .await
-        .expect("publish");
+        source_key: keys::source_segment(stream_id, seq),
+        source_bytes: bytes.len() as u64,
+        source_codecs: codecs,
+        ..SegmentResult::new(stream_id, seq, "w1", ResultStatus::Ok)
+    }
 }
 
 async fn harness(window: usize) -> Harness {
@@ -595,7 +607,8 @@ async fn redis_registry_is_shared_between_replicas() {
 }
 
 /// Replicas share one bus and need no setting of their own: each reads every result, so each
-/// serves the whole playlist, and one started later rebuilds it from the results stream.
+/// serves the whole playlist, and one started later rebuilds it (from the snapshots the first
+/// saved and the results since, or from the whole results stream before any snapshot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_builds_playlists_from_every_result() {
     let redis = livefarm_bus::testing::start_redis();
@@ -635,7 +648,7 @@ async fn every_replica_builds_playlists_from_every_result() {
     let first = media_until(one.local_addr(), &path, |p| p.segments.len() == 2).await;
     assert_eq!(uris(&first), ["0.ts", "1.ts"]);
 
-    // Started after those results: it reads them from the stream's start.
+    // Started after those results: it rebuilds from snapshots or the stream's start.
     let (two, stop_two) = start().await;
     let rebuilt = media_until(two.local_addr(), &path, |p| p.segments.len() == 2).await;
     assert_eq!(uris(&rebuilt), ["0.ts", "1.ts"]);
@@ -649,5 +662,179 @@ async fn every_replica_builds_playlists_from_every_result() {
     stop_one.trigger();
     stop_two.trigger();
     one.wait().await.expect("clean shutdown");
+    two.wait().await.expect("clean shutdown");
+}
+
+/// A result of `seq` naming objects that do not exist, with the size and codecs a worker
+/// measured: the api must take everything from the result.
+fn unstored_result(stream_id: &str, seq: u64) -> SegmentResult {
+    let mut result = result_for(stream_id, seq, &Bytes::from(vec![0u8; 50_000]));
+    result.renditions[0].codecs = Some("avc1.4d400d,mp4a.40.2".to_owned());
+    result.source_codecs = Some("avc1.640028,mp4a.40.2".to_owned());
+    result.source_bytes = 100_000;
+    result
+}
+
+async fn start_api(
+    bus: &Arc<dyn JobBus>,
+    storage: &Storage,
+    registry: &Arc<MemoryRegistry>,
+) -> (ApiServer, Shutdown) {
+    let config = ApiConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_listen: "127.0.0.1:0".parse().expect("addr"),
+        poll_interval_ms: 50,
+        snapshot_interval_ms: 50,
+        ..ApiConfig::default()
+    };
+    let shutdown = Shutdown::new();
+    let server = livefarm_api::start_with(
+        &config,
+        bus.clone(),
+        storage.clone(),
+        registry.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("server starts");
+    (server, shutdown)
+}
+
+/// Playlists, sizes and codecs come from the results alone: no segment object exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlists_are_built_from_results_alone() {
+    let h = harness(6).await;
+    let addr = h.addr();
+    let stream = create_stream(addr, r#"{"name":"unstored"}"#).await;
+    let id = stream["id"].as_str().expect("id");
+    let playback = stream["playbackId"].as_str().expect("playbackId");
+    for seq in 0..3 {
+        publish(h.bus.as_ref(), &unstored_result(id, seq)).await;
+    }
+    let path = format!("/hls/{playback}/{RENDITION}/index.m3u8");
+    let media = h.media_until(&path, |p| p.segments.len() == 3).await;
+    assert_eq!(media.segments[2].uri, "2.ts");
+    let master = get(addr, &format!("/hls/{playback}/index.m3u8")).await;
+    let master = parse_master(&master.text()).expect("master parses");
+    type Summary<'a> = (&'a str, u64, Option<&'a str>, Option<(u32, u32)>);
+    let summary: Vec<Summary> = master
+        .variants
+        .iter()
+        .map(|v| {
+            (
+                v.uri.as_str(),
+                v.bandwidth,
+                v.codecs.as_deref(),
+                v.resolution,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "source/index.m3u8",
+                400_000,
+                Some("avc1.640028,mp4a.40.2"),
+                Some((640, 360))
+            ),
+            (
+                "180p/index.m3u8",
+                200_000,
+                Some("avc1.4d400d,mp4a.40.2"),
+                Some((320, 180))
+            ),
+        ]
+    );
+    let source = get(addr, &format!("/hls/{playback}/source/index.m3u8")).await;
+    assert_eq!(source.status, 200);
+
+    // a result whose source lies elsewhere than playback serves it lists no source rung
+    let other = create_stream(addr, r#"{"name":"other"}"#).await;
+    let other_id = other["id"].as_str().expect("id");
+    let mut moved = unstored_result(other_id, 0);
+    moved.source_key = format!("uploads/{other_id}.mp4");
+    publish(h.bus.as_ref(), &moved).await;
+    let other_playback = other["playbackId"].as_str().expect("playbackId");
+    h.media_until(
+        &format!("/hls/{other_playback}/{RENDITION}/index.m3u8"),
+        |p| p.segments.len() == 1,
+    )
+    .await;
+    let master = get(addr, &format!("/hls/{other_playback}/index.m3u8")).await;
+    let master = parse_master(&master.text()).expect("master parses");
+    assert_eq!(master.variants.len(), 1, "only the rendition");
+    h.stop().await;
+}
+
+/// A restarted api serves the same playlists from its snapshots without the results that
+/// built them, then goes on with new results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_api_serves_the_same_playlists_from_snapshots() {
+    let name = livefarm_api::random_id(12).expect("random");
+    let bus = livefarm_bus::connect(&format!("memory://api-snapshots-{name}"))
+        .await
+        .expect("bus");
+    let storage = Storage::from_url("memory://").await.expect("storage");
+    let registry = Arc::new(MemoryRegistry::new());
+    let (one, stop_one) = start_api(&bus, &storage, &registry).await;
+    let stream = create_stream(one.local_addr(), r#"{"name":"kept","record":true}"#).await;
+    let id = stream["id"].as_str().expect("id");
+    let playback = stream["playbackId"].as_str().expect("playbackId");
+    // 4 and 5 never arrive: 6 follows a gap
+    for seq in [0, 1, 2, 3, 6, 7, 8, 9] {
+        publish(bus.as_ref(), &unstored_result(id, seq)).await;
+    }
+    let media_path = format!("/hls/{playback}/{RENDITION}/index.m3u8");
+    media_until(one.local_addr(), &media_path, |p| {
+        p.segments.last().is_some_and(|s| s.uri == "9.ts")
+    })
+    .await;
+    let paths = [
+        format!("/hls/{playback}/index.m3u8"),
+        media_path.clone(),
+        format!("/hls/{playback}/source/index.m3u8"),
+        format!("/hls/{playback}/recording.m3u8"),
+        format!("/hls/{playback}/{RENDITION}/recording.m3u8"),
+        format!("/stream/{id}/{RENDITION}.m3u8"),
+    ];
+    let mut before = Vec::new();
+    for path in &paths {
+        let response = get(one.local_addr(), path).await;
+        assert_eq!(response.status, 200, "{path}");
+        before.push(response.text());
+    }
+    stop_one.trigger();
+    one.wait().await.expect("clean shutdown");
+
+    // the results that built the playlists are gone: only the snapshots can rebuild them
+    assert!(bus.delete_stream(RESULTS_STREAM).await.expect("delete"));
+    let (two, stop_two) = start_api(&bus, &storage, &registry).await;
+    for (path, before) in paths.iter().zip(&before) {
+        let response = get(two.local_addr(), path).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(&response.text(), before, "{path}");
+    }
+    publish(bus.as_ref(), &unstored_result(id, 10)).await;
+    let media = media_until(two.local_addr(), &media_path, |p| {
+        p.segments.last().is_some_and(|s| s.uri == "10.ts")
+    })
+    .await;
+    assert!(media
+        .segments
+        .iter()
+        .all(|s| !s.discontinuity || s.uri == "6.ts"));
+
+    let metrics = get(two.admin_addr(), "/metrics").await.text();
+    for needle in [
+        "livefarm_api_snapshots_total{outcome=\"loaded\"}",
+        "livefarm_api_results_total{outcome=\"applied\"}",
+        "livefarm_api_http_requests_total{route=\"/hls/{playback_id}/index.m3u8\",status=\"2xx\"}",
+        "livefarm_api_http_request_duration_seconds_count{route=\"/api/stream\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing in\n{metrics}");
+    }
+    assert!(!metrics.contains(playback), "raw paths never become labels");
+    stop_two.trigger();
     two.wait().await.expect("clean shutdown");
 }

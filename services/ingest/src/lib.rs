@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use livefarm_bus::JobBus;
 use livefarm_profiles::studio_default_ladder;
 use livefarm_runtime::{Readiness, Shutdown};
 use livefarm_storage::Storage;
@@ -39,7 +38,7 @@ pub use auth::{
 };
 pub use error::{AuthError, IngestError};
 pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest};
-pub use livefarm_jobs::ResultWaiters;
+pub use livefarm_jobs::SegmentClient;
 pub use livefarm_publish::{
     ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
 };
@@ -201,9 +200,9 @@ impl livefarm_runtime::ServiceConfig for IngestConfig {
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct IngestState {
-    pub bus: Arc<dyn JobBus>,
     pub storage: Storage,
-    pub waiters: ResultWaiters,
+    /// Submits pushed segments to the pool (one per process).
+    pub segments: SegmentClient,
     pub max_segment_bytes: usize,
     pub wait_multiplier: f64,
     pub min_wait: Duration,
@@ -243,6 +242,9 @@ pub async fn run_with(
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;
     let listeners = start_live(&config, live, shutdown.clone()).await?;
+    let stop = shutdown.clone();
+    // one results tail for the process, shared by every push request
+    let segments = SegmentClient::start(bus, async move { stop.triggered().await });
     tracing::info!(
         http = %listener.local_addr()?,
         rtmp = ?listeners.rtmp,
@@ -250,7 +252,7 @@ pub async fn run_with(
         admin = %admin.local_addr(),
         "ingest listening"
     );
-    let state = start(bus, storage, &config, shutdown.clone());
+    let state = state(segments, storage, &config);
     readiness.set_ready(true);
     let app = router(state);
     let stop = shutdown.clone();
@@ -318,23 +320,11 @@ pub async fn start_live(
     Ok(listeners)
 }
 
-/// Builds the shared state and starts the result dispatcher (for embedding and tests).
-pub fn start(
-    bus: Arc<dyn JobBus>,
-    storage: Storage,
-    config: &IngestConfig,
-    shutdown: Shutdown,
-) -> IngestState {
-    let waiters = ResultWaiters::default();
-    tokio::spawn(livefarm_jobs::dispatch_results(
-        Arc::clone(&bus),
-        waiters.clone(),
-        async move { shutdown.triggered().await },
-    ));
+/// The HTTP handlers' state over a running segment client (for embedding and tests).
+pub fn state(segments: SegmentClient, storage: Storage, config: &IngestConfig) -> IngestState {
     IngestState {
-        bus,
         storage,
-        waiters,
+        segments,
         max_segment_bytes: config.max_segment_bytes,
         wait_multiplier: config.wait_multiplier,
         min_wait: Duration::from_millis(config.min_wait_ms),

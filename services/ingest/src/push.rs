@@ -1,7 +1,6 @@
 //! go-livepeer's HTTP push (livepeer-protocol.md §5.1).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -10,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use livefarm_jobs::{ResultStatus, SegmentJob, SegmentResult, SourceFormat};
+use livefarm_jobs::{SegmentJob, SegmentResult, SourceFormat, SubmitError};
 use livefarm_profiles::{studio_default_ladder, Profile};
 use livefarm_storage::keys;
 
@@ -139,52 +138,30 @@ async fn push(
             format!("storing the segment failed: {e}"),
         );
     }
-    let job = SegmentJob {
-        stream_id: target.manifest_id.clone(),
-        seq: target.seq,
+    let job = SegmentJob::new(
+        &target.manifest_id,
+        target.seq,
         source_key,
-        format: target.format,
+        target.format,
         duration_ms,
-        profiles: profiles.clone(),
-        enqueued_at_ms: livefarm_jobs::now_ms(),
-        deadline_ms: None,
-        trace: Default::default(),
-        discontinuity: false,
-        ingested_at_ms: None,
-    };
-    let waiting = state.waiters.register(&target.manifest_id, target.seq);
-    if let Err(e) = livefarm_jobs::enqueue(state.bus.as_ref(), &job).await {
-        state.waiters.forget(&target.manifest_id, target.seq);
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("enqueueing the segment failed: {e}"),
-        );
-    }
-    let wait = Duration::from_millis((duration_ms as f64 * state.wait_multiplier) as u64)
-        .max(state.min_wait);
-    let result = match tokio::time::timeout(wait, waiting).await {
-        Ok(Ok(result)) => result,
-        _ => {
-            state.waiters.forget(&target.manifest_id, target.seq);
-            return error(StatusCode::SERVICE_UNAVAILABLE, "No sessions available");
+        profiles.clone(),
+    );
+    let wait = job.result_wait(state.wait_multiplier, state.min_wait);
+    let result = match state.segments.submit(&job, wait).await {
+        Ok(result) => result,
+        Err(e @ SubmitError::Enqueue(_)) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+        Err(SubmitError::Timeout(_)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "No sessions available")
+        }
+        Err(e @ SubmitError::Failed { .. }) => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        Err(e @ SubmitError::Dropped) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
     };
-    match result.status {
-        ResultStatus::Ok => {}
-        ResultStatus::Failed => {
-            let message = result.error.as_ref().map_or_else(
-                || "transcode failed".to_string(),
-                |e| format!("{}: {}", e.kind, e.message),
-            );
-            return error(StatusCode::UNPROCESSABLE_ENTITY, message);
-        }
-        ResultStatus::Dropped => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "segment missed its deadline",
-            )
-        }
-    }
     let wants_multipart = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -1,4 +1,4 @@
-//! Helpers of the HTTP push reply. Waiting for results is `livefarm_jobs::ResultWaiters`.
+//! Helpers of the HTTP push reply. Waiting for results is `livefarm_jobs::SegmentClient`.
 
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

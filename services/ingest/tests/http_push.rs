@@ -190,7 +190,9 @@ async fn pushed_segments_come_back_as_renditions() {
     ));
     let bus = livefarm_bus::connect(&bus_url).await.expect("bus");
     let storage = Storage::from_url(&storage_url).await.expect("storage");
-    let state = livefarm_ingest::start(bus, storage, &IngestConfig::default(), shutdown.clone());
+    let stop = shutdown.clone();
+    let client = livefarm_ingest::SegmentClient::start(bus, async move { stop.triggered().await });
+    let state = livefarm_ingest::state(client, storage, &IngestConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

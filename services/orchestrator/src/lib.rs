@@ -140,18 +140,22 @@ pub async fn start(
             .await
             .context("starting the admin server")?;
     let stop = shutdown.clone();
-    let node = livefarm_orchestrator::node::start(&config.orchestrator, bus, storage, move || {
-        let stop = stop.clone();
-        async move { stop.triggered().await }
-    })
-    .await
-    .map_err(OrchestratorServiceError::from)
-    .context("starting the orchestrator port")?
-    .ok_or_else(|| {
-        OrchestratorServiceError::from(OrchestratorError::Config(
-            "orchestrator.listen is not set".to_string(),
-        ))
-    })?;
+    // the process's one results tail
+    let segments = livefarm_jobs::SegmentClient::start(bus, async move { stop.triggered().await });
+    let stop = shutdown.clone();
+    let node =
+        livefarm_orchestrator::node::start(&config.orchestrator, segments, storage, move || {
+            let stop = stop.clone();
+            async move { stop.triggered().await }
+        })
+        .await
+        .map_err(OrchestratorServiceError::from)
+        .context("starting the orchestrator port")?
+        .ok_or_else(|| {
+            OrchestratorServiceError::from(OrchestratorError::Config(
+                "orchestrator.listen is not set".to_string(),
+            ))
+        })?;
     readiness.set_ready(true);
     tracing::info!(
         listen = %node.local_addr,

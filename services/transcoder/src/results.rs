@@ -104,25 +104,12 @@ async fn find_result(
 #[cfg(test)]
 mod tests {
     use livefarm_bus::{BusOptions, Headers, MemoryBus};
-    use livefarm_jobs::{ResultStatus, Timings};
+    use livefarm_jobs::ResultStatus;
 
     use super::*;
 
     fn result(seq: u64) -> SegmentResult {
-        SegmentResult {
-            stream_id: "s1".to_owned(),
-            seq,
-            worker_id: "w".to_owned(),
-            status: ResultStatus::Ok,
-            renditions: vec![],
-            decoded_pixels: 0,
-            discontinuity: false,
-            source_width: 0,
-            source_height: 0,
-            timings: Timings::default(),
-            error: None,
-            attempt: 1,
-        }
+        SegmentResult::new("s1", seq, "w", ResultStatus::Ok)
     }
 
     async fn results(bus: &MemoryBus) -> Vec<(String, u64)> {

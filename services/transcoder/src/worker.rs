@@ -11,13 +11,14 @@ use bytes::Bytes;
 use livefarm_bus::{Delivery, JobBus, MessageId};
 use livefarm_jobs::{
     affinity_key, jobs_stream, now_ms, worker_key, RenditionResult, ResultError, ResultStatus,
-    SegmentJob, SegmentResult, SourceFormat, Timings, INDEX_STREAM, WORKER_GROUP,
+    SegmentJob, SegmentResult, SourceFormat, Tail, TailFrom, TailOptions, Timings, INDEX_STREAM,
+    WORKER_GROUP,
 };
 use livefarm_media::{EncoderSettings, GpuPool, InputFormat, SegmentInput};
 use livefarm_profiles::Format;
 use livefarm_storage::{keys, Storage, StorageError};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -197,7 +198,21 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
     let config = &worker.config;
     let poll = config.poll_interval();
     let recheck = config.reclaim_idle() / 4;
-    let mut cursor = MessageId::new(now_ms().saturating_sub(config.stream_forget_ms), 0);
+    // streams seen on the index in the last `stream_forget_ms` are the ones that may have work
+    let since = MessageId::new(now_ms().saturating_sub(config.stream_forget_ms), 0);
+    let (index_tx, mut index) = mpsc::channel(INDEX_PAGE);
+    let index_reader = tokio::spawn(read_index(
+        Tail::new(
+            Arc::clone(&worker.bus),
+            INDEX_STREAM,
+            TailFrom::After(since),
+            TailOptions {
+                batch: INDEX_PAGE,
+                block: poll,
+            },
+        ),
+        index_tx,
+    ));
     let mut known: HashMap<String, Known> = HashMap::new();
     let mut tasks = JoinSet::new();
     METRICS.capacity.set(i64::from(worker.capacity));
@@ -206,7 +221,7 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
         if worker.is_draining() {
             break;
         }
-        tail_index(&worker, &mut cursor, &mut known).await;
+        note_index_entries(&mut index, &mut known);
         known.retain(|_, k| k.last_seen.elapsed() < Duration::from_millis(config.stream_forget_ms));
 
         let mut lag = 0u64;
@@ -280,41 +295,36 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
             _ = worker.drain_started() => {}
         }
     }
+    index_reader.abort();
     while tasks.join_next().await.is_some() {}
     info!(worker_id = %worker.id, "every stream handed over");
 }
 
-async fn tail_index(worker: &Worker, cursor: &mut MessageId, known: &mut HashMap<String, Known>) {
+/// Hands the stream id of every index entry to the scheduler, until it is gone.
+async fn read_index(mut tail: Tail, streams: mpsc::Sender<String>) {
     loop {
-        let page = match worker
-            .bus
-            .range(INDEX_STREAM, Some(*cursor), INDEX_PAGE)
-            .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                debug!(%error, "cannot read the job index");
-                return;
-            }
+        let entry = tail.next().await;
+        let Ok(stream_id) = String::from_utf8(entry.payload) else {
+            continue;
         };
-        let now = Instant::now();
-        for entry in &page {
-            *cursor = entry.id;
-            let Ok(stream_id) = String::from_utf8(entry.payload.clone()) else {
-                continue;
-            };
-            let k = known.entry(stream_id).or_insert(Known {
-                last_seen: now,
-                fresh: true,
-                last_checked: None,
-                claimable_since: None,
-            });
-            k.last_seen = now;
-            k.fresh = true;
-        }
-        if page.len() < INDEX_PAGE {
+        if streams.send(stream_id).await.is_err() {
             return;
         }
+    }
+}
+
+/// Marks every stream the index named since the last call as fresh.
+fn note_index_entries(index: &mut mpsc::Receiver<String>, known: &mut HashMap<String, Known>) {
+    let now = Instant::now();
+    while let Ok(stream_id) = index.try_recv() {
+        let k = known.entry(stream_id).or_insert(Known {
+            last_seen: now,
+            fresh: true,
+            last_checked: None,
+            claimable_since: None,
+        });
+        k.last_seen = now;
+        k.fresh = true;
     }
 }
 
@@ -521,21 +531,13 @@ async fn process(
     let queue_ms = started_ms.saturating_sub(job.enqueued_at_ms);
     let deadline = job.deadline(config.deadline_multiplier);
     let mut result = SegmentResult {
-        stream_id: job.stream_id.clone(),
-        seq: job.seq,
-        worker_id: worker.id.clone(),
-        status: ResultStatus::Ok,
-        renditions: Vec::new(),
-        decoded_pixels: 0,
         discontinuity: job.discontinuity,
-        source_width: 0,
-        source_height: 0,
         timings: Timings {
             queue_ms,
             ..Timings::default()
         },
-        error: None,
         attempt,
+        ..SegmentResult::new(&job.stream_id, job.seq, &worker.id, ResultStatus::Ok)
     };
     if started_ms > deadline {
         result.status = ResultStatus::Dropped;
@@ -566,7 +568,13 @@ async fn process(
     }
     result.timings.transcode_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     match outcome {
-        Ok((renditions, decoded_pixels, source_size)) => {
+        Ok(Transcoded {
+            renditions,
+            decoded_pixels,
+            source_size,
+            source_bytes,
+            source_codecs,
+        }) => {
             METRICS.transcode_seconds.observe(elapsed.as_secs_f64());
             if elapsed.as_secs_f64() > 0.0 {
                 METRICS
@@ -579,6 +587,9 @@ async fn process(
             result.renditions = renditions;
             result.decoded_pixels = decoded_pixels;
             (result.source_width, result.source_height) = source_size;
+            result.source_key.clone_from(&job.source_key);
+            result.source_bytes = source_bytes;
+            result.source_codecs = source_codecs;
             result.timings.total_ms = now_ms().saturating_sub(job.enqueued_at_ms);
             if finish(worker, &result, job_id, attempt, true, "ok").await {
                 let mut info = state.info();
@@ -606,17 +617,31 @@ async fn process(
     }
 }
 
+/// What [`transcode`] made of one segment, for its result.
+struct Transcoded {
+    renditions: Vec<RenditionResult>,
+    decoded_pixels: u64,
+    source_size: (u32, u32),
+    source_bytes: u64,
+    source_codecs: Option<String>,
+}
+
 /// Fetches the source, transcodes it on the stream's session and stores every rendition.
 async fn transcode(
     worker: &Worker,
     session: &mut Option<SessionHandle>,
     job: &SegmentJob,
-) -> Result<(Vec<RenditionResult>, u64, (u32, u32)), Failure> {
+) -> Result<Transcoded, Failure> {
     let data = worker
         .storage
         .get(&job.source_key)
         .await
         .map_err(|e| Failure::storage(&e))?;
+    // measured here so that playback never downloads a segment to learn it
+    let source_bytes = data.len() as u64;
+    let source_codecs = matches!(job.format, SourceFormat::Mpegts | SourceFormat::Auto)
+        .then(|| livefarm_hls::tsprobe::probe(&data).codecs())
+        .flatten();
     let reusable = session
         .as_ref()
         .is_some_and(|s| !job.discontinuity && s.profiles() == job.profiles.as_slice());
@@ -666,6 +691,7 @@ async fn transcode(
             Format::Mp4 => "mp4",
         };
         let key = keys::rendition_segment(&job.stream_id, &rendition.name, job.seq, ext);
+        let size = rendition.data.len();
         worker
             .storage
             .put(&key, Bytes::from(rendition.data))
@@ -679,13 +705,17 @@ async fn transcode(
             frames: rendition.frames,
             pixels: rendition.pixels,
             duration: rendition.duration,
+            bytes: size as u64,
+            codecs: Some(rendition.codecs),
         });
     }
-    Ok((
+    Ok(Transcoded {
         renditions,
-        output.decoded_pixels,
-        (output.source_width, output.source_height),
-    ))
+        decoded_pixels: output.decoded_pixels,
+        source_size: (output.source_width, output.source_height),
+        source_bytes,
+        source_codecs,
+    })
 }
 
 /// Publishes `result` once and, when `ack`, acknowledges the job; retries while the bus is

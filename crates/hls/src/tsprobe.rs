@@ -1,7 +1,8 @@
 //! Just enough MPEG-TS parsing for a master playlist: the H.264 profile and level of the video
-//! (from its SPS) and whether there is AAC audio.
+//! (from its SPS) and whether there is AAC audio. The transcoder runs it on each source segment
+//! so that results carry the source's `CODECS` and playback never reads segment bytes.
 
-use livefarm_hls::codecs::{self, AvcProfileLevel};
+use crate::codecs::{self, AvcProfileLevel};
 
 const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
