@@ -59,8 +59,8 @@ impl SandboxBuilder {
                 let aof_dir = dir.path().join("redis");
                 std::fs::create_dir_all(&aof_dir).expect("redis dir");
                 let redis = RedisServer::start_with(RedisServerConfig {
-                    port: None,
                     aof_dir: persistent.then_some(aof_dir),
+                    ..RedisServerConfig::default()
                 })
                 .unwrap_or_else(|error| panic!("this test needs redis-server: {error}"));
                 let url = redis.url();
