@@ -13,15 +13,15 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::providers::Provider;
 use bytes::Bytes;
-use livefarm_bus::testing::{redis_bus, RedisServer};
-use livefarm_bus::{BusOptions, JobBus};
+use livefarm_bus::JobBus;
 use livefarm_chain::testing::{anvil_path, DEV_KEYS};
 use livefarm_chain::{Address, DeployOptions, B256, U256};
 use livefarm_chain_index::IndexerChainState;
+use livefarm_integration_tests::Sandbox;
 use livefarm_orchestrator::broadcaster::{BroadcastError, Broadcaster, SegmentReply};
 use livefarm_orchestrator::{net, NodeConfig, WINNING_TICKETS_STREAM};
 use livefarm_orchestrator_service::OrchestratorServiceConfig;
@@ -29,7 +29,7 @@ use livefarm_pm::{ChainState, Sender, SenderConfig, WinningTicket};
 use livefarm_profiles::{preset, Profile};
 use livefarm_redeemer::testnet::{dev_signer, TestNet, REDEEMER_KEY};
 use livefarm_redeemer::{Store, TicketRecord, TicketState};
-use livefarm_runtime::Shutdown;
+use livefarm_testkit::{free_addr, wait_until};
 use num_rational::BigRational;
 
 const ETH: u64 = 1_000_000_000_000_000_000;
@@ -55,28 +55,14 @@ fn profiles() -> Vec<Profile> {
     ]
 }
 
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-}
-
 struct Farm {
     net: TestNet,
-    _redis: RedisServer,
     bus: Arc<dyn JobBus>,
     redeemer_store: Store,
     indexer_url: String,
     orchestrator_uri: String,
     recipient: Arc<livefarm_pm::Recipient>,
-    shutdown: Shutdown,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Farm {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    _sandbox: Sandbox,
 }
 
 /// Anvil with the contracts, an active orchestrator (dev key 1) and a funded broadcaster
@@ -100,10 +86,8 @@ async fn start_farm() -> Option<Farm> {
         .fund_deposit_and_reserve(eth(1), eth(1))
         .await
         .expect("fund the broadcaster");
-    let (redis, bus) = redis_bus(BusOptions::default()).await;
-    let redis_url = redis.url();
-    let shutdown = Shutdown::new();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = Sandbox::builder("chain").redis().start().await;
+    let (redis_url, bus, dir) = (sandbox.redis_url(), sandbox.bus.clone(), sandbox.dir.path());
 
     let indexer_grpc = free_addr();
     let indexer = livefarm_indexer::IndexerConfig {
@@ -115,12 +99,7 @@ async fn start_farm() -> Option<Farm> {
         admin_listen: free_addr(),
         ..livefarm_indexer::IndexerConfig::default()
     };
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = livefarm_indexer::run(indexer, stop).await {
-            panic!("indexer failed: {error:#}");
-        }
-    });
+    sandbox.spawn("indexer", |stop| livefarm_indexer::run(indexer, stop));
 
     let redeemer_grpc = free_addr();
     let redeemer = livefarm_redeemer::RedeemerConfig {
@@ -131,36 +110,16 @@ async fn start_farm() -> Option<Farm> {
     let redeemer_store = Store::connect(&redis_url, &redeemer.key_prefix)
         .await
         .expect("redeemer store");
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = livefarm_redeemer::run(redeemer, stop).await {
-            panic!("redeemer failed: {error:#}");
-        }
-    });
+    sandbox.spawn("redeemer", |stop| livefarm_redeemer::run(redeemer, stop));
 
-    let storage_url = format!("file://{}", dir.path().join("storage").display());
-    let worker = livefarm_transcoder::TranscoderConfig {
-        bus_url: redis_url.clone(),
-        storage_url: storage_url.clone(),
-        worker_id: "chain-worker".to_string(),
-        x264_preset: "ultrafast".to_string(),
-        grpc_listen: free_addr(),
-        admin_listen: free_addr(),
-        ..livefarm_transcoder::TranscoderConfig::default()
-    };
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = livefarm_transcoder::run(worker, stop).await {
-            panic!("transcoder worker failed: {error:#}");
-        }
-    });
+    sandbox.transcoder("chain-worker");
 
-    let key_file = dir.path().join("orchestrator.key");
+    let key_file = dir.join("orchestrator.key");
     std::fs::write(&key_file, format!("0x{}\n", DEV_KEYS[1])).expect("key file");
     let indexer_url = format!("http://{indexer_grpc}");
     let orchestrator = OrchestratorServiceConfig {
         bus_url: redis_url.clone(),
-        storage_url,
+        storage_url: sandbox.storage_url.clone(),
         admin_listen: free_addr(),
         orchestrator: NodeConfig {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
@@ -178,7 +137,7 @@ async fn start_farm() -> Option<Farm> {
         ..OrchestratorServiceConfig::default()
     };
     // The service as its binary runs it, kept as a handle to read the recipient's state.
-    let running = livefarm_orchestrator_service::start(orchestrator, shutdown.clone())
+    let running = livefarm_orchestrator_service::start(orchestrator, sandbox.shutdown.clone())
         .await
         .expect("the on-chain orchestrator starts against the indexer");
     let node = running.node();
@@ -196,14 +155,12 @@ async fn start_farm() -> Option<Farm> {
     tokio::spawn(running.wait());
     Some(Farm {
         net,
-        _redis: redis,
         bus,
         redeemer_store,
         indexer_url,
         orchestrator_uri,
         recipient,
-        shutdown,
-        _dir: dir,
+        _sandbox: sandbox,
     })
 }
 
@@ -261,8 +218,7 @@ async fn send(
 /// Waits until every ticket has a final record; returns them.
 async fn wait_final(farm: &Farm, tickets: &[WinningTicket]) -> Vec<TicketRecord> {
     let store = &farm.redeemer_store;
-    let deadline = Instant::now() + WAIT;
-    loop {
+    wait_until(WAIT, "every ticket final", || async move {
         // The redemptions mine blocks of their own and may cross into a new round; on a live
         // network someone initialises it (go-livepeer's orchestrators do), here the test does.
         initialize_round_if_needed(farm).await;
@@ -274,16 +230,16 @@ async fn wait_final(farm: &Farm, tickets: &[WinningTicket]) -> Vec<TicketRecord>
             }
         }
         if records.len() == tickets.len() {
-            return records;
+            Ok(records)
+        } else {
+            Err(format!(
+                "only {} of {} tickets final",
+                records.len(),
+                tickets.len()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} tickets final after {WAIT:?}",
-            records.len(),
-            tickets.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 async fn initialize_round_if_needed(farm: &Farm) {
@@ -330,16 +286,21 @@ async fn winning_tickets_are_redeemed_once_and_the_sender_pays_exactly_their_fac
     );
     // The orchestrator follows this sender's max float as the redeemer reports it: the
     // reserve allocation (1 ETH: one orchestrator in the pool), nothing in flight.
-    let pm_bcast = b.address();
-    let deadline = Instant::now() + WAIT;
-    while farm.recipient.reported_max_float(&pm_bcast) != Some(eth(1)) {
-        assert!(
-            Instant::now() < deadline,
-            "max float from the redeemer: {:?}",
-            farm.recipient.reported_max_float(&pm_bcast)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pm_bcast = &b.address();
+    let recipient = &farm.recipient;
+    wait_until(
+        WAIT,
+        "the max float of 1 ETH from the redeemer",
+        || async move {
+            let reported = recipient.reported_max_float(pm_bcast);
+            if reported == Some(eth(1)) {
+                Ok(())
+            } else {
+                Err(format!("{reported:?}"))
+            }
+        },
+    )
+    .await;
 
     // Pay for real segments until a few tickets have won.
     let segments: Vec<Bytes> = livefarm_integration_tests::fixture_segments(40);

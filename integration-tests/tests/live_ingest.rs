@@ -18,6 +18,7 @@ use livefarm_profiles::{preset, Profile};
 use livefarm_runtime::Shutdown;
 use livefarm_segmenter::{LiveSegmenter, StreamEvent, StreamEventKind, STREAM_EVENTS};
 use livefarm_storage::Storage;
+use livefarm_testkit::wait_until;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/media/bbb-720p25-5s.mp4")
@@ -187,38 +188,67 @@ impl Harness {
 
     /// Waits for `sessions` more `ended` events of `stream_id` (the segmenter flushed them).
     async fn wait_ended(&self, stream_id: &str, sessions: usize) -> Vec<StreamEvent> {
-        let mut events = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let batch = self
-                .bus
-                .consume(
-                    STREAM_EVENTS,
-                    &format!("test-{stream_id}"),
-                    "r",
-                    100,
-                    Duration::from_millis(200),
-                )
-                .await
-                .expect("consume events");
-            events.extend(
-                batch
+        let events = &std::sync::Mutex::new(Vec::new());
+        let group = &format!("test-{stream_id}");
+        wait_until(
+            Duration::from_secs(30),
+            &format!("stream {stream_id} to end"),
+            || async move {
+                let batch = self
+                    .bus
+                    .consume(STREAM_EVENTS, group, "r", 100, Duration::from_millis(200))
+                    .await
+                    .expect("consume events");
+                let mut events = events.lock().expect("events lock");
+                events.extend(
+                    batch
+                        .iter()
+                        .map(|d| serde_json::from_slice::<StreamEvent>(&d.payload).expect("event"))
+                        .filter(|e| e.stream_id == stream_id),
+                );
+                let ended = events
                     .iter()
-                    .map(|d| serde_json::from_slice::<StreamEvent>(&d.payload).expect("event"))
-                    .filter(|e| e.stream_id == stream_id),
-            );
-            let ended = events
-                .iter()
-                .filter(|e| e.event == StreamEventKind::Ended)
-                .count();
-            if ended >= sessions {
-                return events;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "stream {stream_id} never ended: {events:?}"
-            );
-        }
+                    .filter(|e| e.event == StreamEventKind::Ended)
+                    .count();
+                if ended >= sessions {
+                    Ok(events.clone())
+                } else {
+                    Err(format!("{events:?}"))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Every event of `stream_id` so far, read without consuming them.
+    async fn events(&self, stream_id: &str) -> Vec<StreamEvent> {
+        let entries = self
+            .bus
+            .range(STREAM_EVENTS, None, 10_000)
+            .await
+            .expect("range events");
+        entries
+            .iter()
+            .map(|e| serde_json::from_slice::<StreamEvent>(&e.payload).expect("event"))
+            .filter(|e| e.stream_id == stream_id)
+            .collect()
+    }
+
+    /// Waits until the segmenter has started a session of `stream_id` (its publisher is live).
+    async fn wait_started(&self, stream_id: &str) {
+        wait_until(
+            Duration::from_secs(30),
+            &format!("stream {stream_id} to start"),
+            || async move {
+                let events = self.events(stream_id).await;
+                if events.iter().any(|e| e.event == StreamEventKind::Started) {
+                    Ok(())
+                } else {
+                    Err(format!("{events:?}"))
+                }
+            },
+        )
+        .await;
     }
 
     /// Video start time and duration (seconds) of a stored segment, read by ffprobe.
@@ -393,9 +423,15 @@ async fn unknown_key_is_refused_and_others_go_on() {
     let h = harness(Arc::new(auth), 2.0, Link::InProcess).await;
     let good = push(source, "flv", h.rtmp_url("live/goodkey"));
     let intruder = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // the intruders come while the good stream is live, and are refused before it ends
+        h.wait_started("good").await;
         let rtmp = push(source, "flv", h.rtmp_url("live/badkey")).await;
         let srt = push(source, "mpegts", format!("srt://{}?streamid=badkey", h.srt)).await;
+        let events = h.events("good").await;
+        assert!(
+            events.iter().all(|e| e.event != StreamEventKind::Ended),
+            "the good stream ended before the intruders were refused: {events:?}"
+        );
         (rtmp, srt)
     };
     let (good, (bad_rtmp, bad_srt)) = tokio::join!(good, intruder);

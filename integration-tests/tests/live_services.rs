@@ -11,32 +11,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use livefarm_bus::testing::RedisServer;
 use livefarm_integration_tests::service_bin;
-
-fn free_port() -> u16 {
-    livefarm_bus::server::free_port().expect("free port")
-}
-
-struct Service {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use livefarm_testkit::{
+    free_port, http_request, start_redis, wait_until_blocking, RedisServer, ServiceProcess,
+};
 
 struct Cluster {
     dir: tempfile::TempDir,
     _redis: RedisServer,
-    services: Vec<Service>,
+    services: Vec<ServiceProcess>,
     api: u16,
     push: u16,
     rtmp: u16,
@@ -48,7 +33,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
-        let redis = RedisServer::start().unwrap_or_else(|e| panic!("needs redis-server: {e}"));
+        let redis = start_redis();
         let objects = dir.path().join("objects");
         std::fs::create_dir_all(&objects).expect("objects");
         let storage = format!("file://{}", objects.display());
@@ -138,58 +123,34 @@ impl Cluster {
     }
 
     fn spawn(&mut self, name: &'static str, bin: PathBuf, sets: Vec<String>) {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let mut cmd = Command::new(bin);
-        for set in &sets {
-            cmd.arg("--set").arg(set);
-        }
-        let child = cmd
-            // test-harness switches are not the service's configuration
-            .env_remove("LIVEFARM_PREBUILT_BINS")
-            .env_remove("LIVEFARM_REQUIRE_ANVIL")
-            .env_remove("LIVEFARM_REQUIRE_BROWSER")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        self.services.push(Service { name, child, log });
+        let service = ServiceProcess::spawn(name, &bin, &sets, self.dir.path(), "info");
+        self.services.push(service);
     }
 
     fn logs(&self) -> String {
         self.services
             .iter()
-            .map(|s| {
-                let text = std::fs::read_to_string(&s.log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                format!("--- {} ---\n{}", s.name, tail.join("\n"))
-            })
+            .map(|s| s.log_tail(30))
             .collect::<Vec<_>>()
             .join("\n")
     }
 
     fn wait_port(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = self
-                .services
-                .iter_mut()
-                .find_map(|s| match s.child.try_wait() {
-                    Ok(Some(status)) => Some((s.name, status)),
-                    _ => None,
-                });
-            if let Some((name, status)) = exited {
-                panic!("{name} exited with {status}\n{}", self.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "port {port} never opened\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_blocking(
+            Duration::from_secs(30),
+            &format!("port {port} to open"),
+            || {
+                if let Some((name, status)) = self
+                    .services
+                    .iter()
+                    .find_map(|s| s.exited().map(|status| (&s.name, status)))
+                {
+                    panic!("{name} exited with {status}\n{}", self.logs());
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .map_err(|e| format!("{e}\n{}", self.logs()))
+            },
+        );
     }
 
     fn http(&self, port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -210,59 +171,15 @@ impl Cluster {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> (u16, Vec<u8>) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        let extra: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}\r\n"))
-            .collect();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).expect("write");
-        stream.write_all(body).expect("write body");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("http head");
-        let head = String::from_utf8_lossy(&raw[..split]).to_string();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let mut body = raw[split + 4..].to_vec();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            body = dechunk(&body);
-        }
-        (status, body)
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let reply = http_request(addr, method, path, headers, body)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        (reply.status, reply.body)
     }
 
     fn get_text(&self, path: &str) -> Option<String> {
         let (status, body) = self.http(self.api, "GET", path, b"");
         (status == 200).then(|| String::from_utf8_lossy(&body).to_string())
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
     }
 }
 
@@ -374,8 +291,12 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
         &clip,
         &format!("rtmp://127.0.0.1:{}/live/{key}", cluster.rtmp),
     );
-    // An unknown key is refused (ffmpeg fails) while the good stream goes on.
-    std::thread::sleep(Duration::from_secs(2));
+    // An unknown key is refused (ffmpeg fails) while the good stream goes on: it plays (its
+    // master playlist is served) before the intruder comes and still publishes after.
+    let master_path = format!("/hls/{playback}/index.m3u8");
+    wait_until_blocking(Duration::from_secs(40), "the good stream to play", || {
+        cluster.get_text(&master_path).ok_or_else(|| cluster.logs())
+    });
     let refused = publish(
         &clip,
         &format!("rtmp://127.0.0.1:{}/live/not-a-key", cluster.rtmp),
@@ -383,24 +304,25 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
     .wait_with_output()
     .expect("refused publisher");
     assert!(!refused.status.success(), "an unknown key must be refused");
+    assert!(
+        good.try_wait().expect("publisher").is_none(),
+        "the good publish ended before the unknown key was refused"
+    );
 
-    let master_path = format!("/hls/{playback}/index.m3u8");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Some(master) = cluster.get_text(&master_path) {
-            if LADDER.iter().all(|(name, w, h)| {
-                master.contains(name) && master.contains(&format!("RESOLUTION={w}x{h}"))
-            }) {
-                break;
+    wait_until_blocking(
+        Duration::from_secs(40),
+        "the whole ladder in the master playlist",
+        || match cluster.get_text(&master_path) {
+            Some(master)
+                if LADDER.iter().all(|(name, w, h)| {
+                    master.contains(name) && master.contains(&format!("RESOLUTION={w}x{h}"))
+                }) =>
+            {
+                Ok(())
             }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ladder in the master playlist\n{}",
-            cluster.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            master => Err(format!("{master:?}\n{}", cluster.logs())),
+        },
+    );
     let status = good.wait().expect("publisher");
     assert!(
         status.success(),
@@ -410,21 +332,16 @@ fn rtmp_to_hls_across_separate_processes_on_redis() {
 
     // The publish ended: every playlist ends too; the live ones keep a 6-segment window and
     // the recordings the whole session, at the right size in every rendition.
-    let deadline = Instant::now() + Duration::from_secs(60);
     for (name, width, height) in LADDER {
         let media_path = format!("/hls/{playback}/{name}/index.m3u8");
-        let media = loop {
+        let media = wait_until_blocking(Duration::from_secs(60), &format!("{name} to end"), || {
             let media = cluster.get_text(&media_path).unwrap_or_default();
             if media.contains("#EXT-X-ENDLIST") {
-                break media;
+                Ok(media)
+            } else {
+                Err(format!("{media}\n{}", cluster.logs()))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{name} never ended:\n{media}\n{}",
-                cluster.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        });
         assert!(media.contains("#EXT-X-TARGETDURATION"));
         assert!(media.contains("#EXT-X-PROGRAM-DATE-TIME"));
         let live = probe_duration(&format!("http://127.0.0.1:{}{media_path}", cluster.api));

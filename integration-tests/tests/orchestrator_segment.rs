@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use livefarm_bus::JobBus;
+use livefarm_integration_tests::Sandbox;
 use livefarm_orchestrator::broadcaster::{
     http_client, signed_seg_data, verify_result_signature, Broadcaster,
 };
@@ -26,7 +27,6 @@ use livefarm_pm::{
     SenderInfo, Signer, WinningTicket, U256,
 };
 use livefarm_profiles::{preset, Profile};
-use livefarm_runtime::Shutdown;
 use num_rational::BigRational;
 use num_traits::Zero as _;
 
@@ -58,44 +58,14 @@ struct Node {
     orchestrator: OrchestratorService,
     chain: Arc<InMemoryChain>,
     bus: Arc<dyn JobBus>,
-    shutdown: Shutdown,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    _sandbox: Sandbox,
 }
 
 /// An on-chain orchestrator (in-memory chain) with one transcoder worker behind it.
 async fn start_node(name: &str, max_sessions: usize, max_segment_bytes: usize) -> Node {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bus_url = format!("memory://orch-{name}-{}", std::process::id());
-    let storage_url = format!("file://{}", dir.path().display());
-    let shutdown = Shutdown::new();
-    let worker = livefarm_transcoder::TranscoderConfig {
-        bus_url: bus_url.clone(),
-        storage_url: storage_url.clone(),
-        worker_id: format!("{name}-worker"),
-        x264_preset: "ultrafast".to_string(),
-        grpc_listen: format!("127.0.0.1:{}", free_port()).parse().expect("addr"),
-        admin_listen: format!("127.0.0.1:{}", free_port()).parse().expect("addr"),
-        ..livefarm_transcoder::TranscoderConfig::default()
-    };
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(error) = livefarm_transcoder::run(worker, stop).await {
-            panic!("transcoder worker failed: {error:#}");
-        }
-    });
+    let sandbox = Sandbox::builder(&format!("orch-{name}")).start().await;
+    sandbox.transcoder(&format!("{name}-worker"));
+    let shutdown = &sandbox.shutdown;
 
     let orch_address = Signer::from_bytes(ORCH_KEY).expect("key").address();
     let broadcaster = Signer::from_bytes(BROADCASTER_KEY).expect("key").address();
@@ -149,10 +119,7 @@ async fn start_node(name: &str, max_sessions: usize, max_segment_bytes: usize) -
     )
     .expect("orchestrator");
 
-    let bus = livefarm_bus::connect(&bus_url).await.expect("bus");
-    let storage = livefarm_storage::Storage::from_url(&storage_url)
-        .await
-        .expect("storage");
+    let (bus, storage) = (sandbox.bus.clone(), sandbox.storage.clone());
     let stop = shutdown.clone();
     let segments =
         livefarm_jobs::SegmentClient::start(bus.clone(), async move { stop.triggered().await });
@@ -178,8 +145,7 @@ async fn start_node(name: &str, max_sessions: usize, max_segment_bytes: usize) -
         orchestrator,
         chain,
         bus,
-        shutdown,
-        _dir: dir,
+        _sandbox: sandbox,
     }
 }
 

@@ -8,13 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use livefarm_bus::testing::{RedisServer, RedisServerConfig};
 use livefarm_bus::{JobBus, MessageId};
+use livefarm_integration_tests::Sandbox;
 use livefarm_jobs::{
     dead_letter_stream, enqueue, now_ms, worker_key, ResultStatus, SegmentJob, SegmentResult,
     SourceFormat, RESULTS_STREAM,
@@ -23,6 +22,7 @@ use livefarm_profiles::Profile;
 use livefarm_proto::transcoder::v1::transcoder_admin_client::TranscoderAdminClient;
 use livefarm_proto::transcoder::v1::{GetWorkerRequest, ListSessionsRequest};
 use livefarm_storage::{keys, Storage};
+use livefarm_testkit::{free_port, wait_until, ServiceProcess};
 
 const RENDITIONS: [(&str, u32, u32); 2] = [("90p", 160, 90), ("144p", 256, 144)];
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -62,19 +62,13 @@ fn segments() -> &'static Vec<Bytes> {
 
 struct Worker {
     id: String,
-    child: Child,
+    process: ServiceProcess,
     grpc: u16,
 }
 
 impl Worker {
-    fn pid(&self) -> libc::pid_t {
-        libc::pid_t::try_from(self.child.id()).expect("pid fits")
-    }
-
     fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.id);
+        self.process.signal(signal);
     }
 
     async fn client(&self) -> TranscoderAdminClient<tonic::transport::Channel> {
@@ -84,48 +78,26 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Farm {
-    redis: RedisServer,
-    dir: tempfile::TempDir,
-    storage_url: String,
+    sandbox: Sandbox,
     bus: Arc<dyn JobBus>,
     storage: Storage,
     workers: Vec<Worker>,
 }
 
-fn free_port() -> u16 {
-    livefarm_bus::server::free_port().expect("free port")
-}
-
 impl Farm {
     async fn start(workers: usize, persistent: bool) -> Farm {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let aof_dir = dir.path().join("redis");
-        std::fs::create_dir_all(&aof_dir).expect("aof dir");
-        let redis = RedisServer::start_with(RedisServerConfig {
-            port: None,
-            aof_dir: persistent.then_some(aof_dir),
-            ..RedisServerConfig::default()
-        })
-        .unwrap_or_else(|e| panic!("this test needs redis-server: {e}"));
-        let objects = dir.path().join("objects");
-        std::fs::create_dir_all(&objects).expect("objects dir");
-        let storage_url = format!("file://{}", objects.display());
-        let storage = Storage::from_url(&storage_url).await.expect("storage");
-        let bus = livefarm_bus::connect(&redis.url()).await.expect("bus");
+        let builder = Sandbox::builder("pool");
+        let builder = if persistent {
+            builder.persistent_redis()
+        } else {
+            builder.redis()
+        };
+        let sandbox = builder.start().await;
         let mut farm = Farm {
-            redis,
-            dir,
-            storage_url,
-            bus,
-            storage,
+            bus: sandbox.bus.clone(),
+            storage: sandbox.storage.clone(),
+            sandbox,
             workers: Vec::new(),
         };
         for i in 0..workers {
@@ -145,10 +117,9 @@ impl Farm {
     fn start_worker(&self, id: &str) -> Worker {
         let grpc = free_port();
         let admin = free_port();
-        let log = std::fs::File::create(self.dir.path().join(format!("{id}.log"))).expect("log");
         let sets = [
-            format!("bus_url={}", self.redis.url()),
-            format!("storage_url={}", self.storage_url),
+            format!("bus_url={}", self.sandbox.bus_url),
+            format!("storage_url={}", self.sandbox.storage_url),
             format!("worker_id={id}"),
             "max_sessions=2".to_owned(),
             "accel=cpu".to_owned(),
@@ -164,68 +135,68 @@ impl Farm {
             format!("grpc_listen=127.0.0.1:{grpc}"),
             format!("admin_listen=127.0.0.1:{admin}"),
         ];
-        let mut cmd = Command::new(transcoder_bin());
-        for set in &sets {
-            cmd.arg("--set").arg(set);
-        }
-        let child = cmd
-            // test-harness switches are not the service's configuration
-            .env_remove("LIVEFARM_PREBUILT_BINS")
-            .env_remove("LIVEFARM_REQUIRE_ANVIL")
-            .env_remove("LIVEFARM_REQUIRE_BROWSER")
-            .env("RUST_LOG", "info,livefarm_transcoder=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn livefarm-transcoder");
+        let process = self.sandbox.process(
+            id,
+            transcoder_bin(),
+            &sets,
+            "info,livefarm_transcoder=debug",
+        );
         Worker {
             id: id.to_owned(),
-            child,
+            process,
             grpc,
         }
     }
 
     async fn wait_ready(&mut self, index: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
         let mut port_retries = 3;
         loop {
-            if let Ok(Some(status)) = self.workers[index].child.try_wait() {
-                let log = self.log(index);
-                // A free port picked here can be taken by a parallel test before the worker
-                // binds it: pick new ones.
-                if log.contains("Address already in use") && port_retries > 0 {
-                    port_retries -= 1;
-                    let id = self.workers[index].id.clone();
-                    self.workers[index] = self.start_worker(&id);
-                    continue;
-                }
-                let id = &self.workers[index].id;
-                panic!("worker {id} exited at start: {status}\n{log}");
-            }
             let worker = &self.workers[index];
-            if let Ok(mut client) =
-                TranscoderAdminClient::connect(format!("http://127.0.0.1:{}", worker.grpc)).await
-            {
-                if let Ok(info) = client.get_worker(GetWorkerRequest {}).await {
-                    assert_eq!(info.get_ref().worker_id, worker.id);
-                    assert_eq!(info.get_ref().capacity, 2);
-                    assert_eq!(info.get_ref().accelerator, "cpu");
+            let url = &format!("http://127.0.0.1:{}", worker.grpc);
+            let started = wait_until(
+                Duration::from_secs(30),
+                &format!("worker {} to answer", worker.id),
+                || async move {
+                    if let Some(status) = worker.process.exited() {
+                        return Ok(Err(status));
+                    }
+                    let mut client = TranscoderAdminClient::connect(url.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let info = client
+                        .get_worker(GetWorkerRequest {})
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(Ok(info.into_inner()))
+                },
+            )
+            .await;
+            match started {
+                Ok(info) => {
+                    assert_eq!(info.worker_id, worker.id);
+                    assert_eq!(info.capacity, 2);
+                    assert_eq!(info.accelerator, "cpu");
                     return;
                 }
+                Err(status) => {
+                    let log = self.log(index);
+                    // A free port picked here can be taken by a parallel test before the
+                    // worker binds it: pick new ones.
+                    if log.contains("Address already in use") && port_retries > 0 {
+                        port_retries -= 1;
+                        let id = self.workers[index].id.clone();
+                        self.workers[index] = self.start_worker(&id);
+                        continue;
+                    }
+                    let id = &self.workers[index].id;
+                    panic!("worker {id} exited at start: {status}\n{log}");
+                }
             }
-            assert!(
-                Instant::now() < deadline,
-                "worker {} never answered",
-                worker.id
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn log(&self, index: usize) -> String {
-        let id = &self.workers[index].id;
-        std::fs::read_to_string(self.dir.path().join(format!("{id}.log"))).unwrap_or_default()
+        self.workers[index].process.log_text()
     }
 
     fn logs(&self) -> String {
@@ -255,16 +226,19 @@ impl Farm {
             discontinuity: false,
             ingested_at_ms: None,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match enqueue(self.bus.as_ref(), &job).await {
-                Ok(_) => return,
-                Err(error) if error.is_retryable() && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        let job = &job;
+        wait_until(
+            Duration::from_secs(30),
+            &format!("enqueue {stream}/{seq} while redis is down"),
+            || async move {
+                match enqueue(self.bus.as_ref(), job).await {
+                    Ok(_) => Ok(()),
+                    Err(error) if error.is_retryable() => Err(error),
+                    Err(error) => panic!("enqueue {stream}/{seq}: {error}"),
                 }
-                Err(error) => panic!("enqueue {stream}/{seq}: {error}"),
-            }
-        }
+            },
+        )
+        .await;
     }
 
     /// Feeds every segment of the clip to each stream, one segment per stream every `pace`.
@@ -282,14 +256,18 @@ impl Farm {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = match self.bus.range(RESULTS_STREAM, after, 1000).await {
-                Ok(page) => page,
-                Err(error) if error.is_retryable() => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                Err(error) => panic!("read results: {error}"),
-            };
+            let page = wait_until(
+                Duration::from_secs(30),
+                "a page of results while redis is down",
+                || async move {
+                    match self.bus.range(RESULTS_STREAM, after, 1000).await {
+                        Ok(page) => Ok(page),
+                        Err(error) if error.is_retryable() => Err(error),
+                        Err(error) => panic!("read results: {error}"),
+                    }
+                },
+            )
+            .await;
             for entry in &page {
                 out.push((
                     entry.id,
@@ -308,22 +286,27 @@ impl Farm {
         &self,
         expected: &BTreeSet<(String, u64)>,
     ) -> Vec<(MessageId, SegmentResult)> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
+        wait_until(TIMEOUT, "a result for every segment", || async move {
             let results = self.results().await;
             let seen: BTreeSet<(String, u64)> = results
                 .iter()
                 .map(|(_, r)| (r.stream_id.clone(), r.seq))
                 .collect();
             if expected.is_subset(&seen) {
-                return results;
+                return Ok(results);
             }
-            if Instant::now() > deadline {
-                let missing: Vec<_> = expected.difference(&seen).collect();
-                panic!("results missing for {missing:?}\n{}", self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            let missing: Vec<_> = expected.difference(&seen).collect();
+            Err(format!("results missing for {missing:?}\n{}", self.logs()))
+        })
+        .await
+    }
+
+    /// Whether `stream`/`seq` has a result on the results stream.
+    async fn has_result(&self, stream: &str, seq: u64) -> bool {
+        self.results()
+            .await
+            .iter()
+            .any(|(_, r)| r.stream_id == stream && r.seq == seq)
     }
 
     /// Every segment has exactly one `ok` result with every rendition, and the object store
@@ -409,32 +392,70 @@ fn expected_keys(streams: &[String]) -> BTreeSet<(String, u64)> {
         .collect()
 }
 
+/// The first segment of each stream.
+fn first_keys(streams: &[String]) -> BTreeSet<(String, u64)> {
+    streams.iter().map(|s| (s.clone(), 0)).collect()
+}
+
 fn stream_names(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
 
 /// Waits until some worker (from `candidates`) reports a segment in flight; returns its index.
 async fn worker_mid_segment(farm: &Farm, candidates: &[usize]) -> (usize, String, u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut clients = Vec::new();
     for &i in candidates {
         clients.push((i, farm.workers[i].client().await));
     }
-    loop {
-        for (i, client) in &mut clients {
-            let sessions = client
-                .list_sessions(ListSessionsRequest {})
-                .await
-                .expect("list sessions")
-                .into_inner()
-                .sessions;
-            if let Some(s) = sessions.iter().find(|s| s.in_flight_seq.is_some()) {
-                return (*i, s.stream_id.clone(), s.in_flight_seq.unwrap_or_default());
+    let clients = &clients;
+    wait_until(
+        Duration::from_secs(60),
+        "a worker in the middle of a segment",
+        || async move {
+            for (i, client) in clients {
+                let sessions = client
+                    .clone()
+                    .list_sessions(ListSessionsRequest {})
+                    .await
+                    .expect("list sessions")
+                    .into_inner()
+                    .sessions;
+                if let Some(s) = sessions.iter().find(|s| s.in_flight_seq.is_some()) {
+                    return Some((*i, s.stream_id.clone(), s.in_flight_seq.unwrap_or_default()));
+                }
             }
-        }
-        assert!(Instant::now() < deadline, "no worker was ever mid-segment");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+            None
+        },
+    )
+    .await
+}
+
+/// Freezes (SIGSTOP) a worker while it provably holds a segment it has not finished: it
+/// reported the segment in flight, every thread of it has stopped, and the segment has no
+/// result. When the segment finished in the instant before the stop landed, the worker goes
+/// on (SIGCONT) and the next in-flight segment is tried.
+async fn freeze_mid_segment(farm: &Farm, candidates: &[usize]) -> (usize, String, u64) {
+    wait_until(
+        Duration::from_secs(60),
+        "a worker frozen in the middle of a segment",
+        || async move {
+            let (victim, stream, seq) = worker_mid_segment(farm, candidates).await;
+            let worker = &farm.workers[victim];
+            worker.process.freeze();
+            // Redis serves one command at a time: once a first read has come back, whatever
+            // the worker wrote before it stopped has been applied, and the second read sees it.
+            farm.has_result(&stream, seq).await;
+            if farm.has_result(&stream, seq).await {
+                worker.process.resume();
+                return Err(format!(
+                    "{} finished {stream}/{seq} just before it stopped",
+                    worker.id
+                ));
+            }
+            Ok((victim, stream, seq))
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,10 +469,10 @@ async fn killed_worker_streams_move_and_every_segment_lands_once() {
         // the feed runs while the test kills a worker
         let feed = farm_ref.feed(&streams, Duration::from_millis(700));
         let kill = async {
-            // let a couple of segments through first, so every stream has an owner
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            // every stream has an owner first: its first segment is done
+            farm.wait_results(&first_keys(&streams)).await;
             let all: Vec<usize> = (0..farm.workers.len()).collect();
-            let (victim, stream, seq) = worker_mid_segment(&farm, &all).await;
+            let (victim, stream, seq) = freeze_mid_segment(&farm, &all).await;
             farm.workers[victim].signal(libc::SIGKILL);
             (victim, stream, seq, now_ms())
         };
@@ -468,13 +489,9 @@ async fn killed_worker_streams_move_and_every_segment_lands_once() {
         .iter()
         .map(|(_, r)| ((r.stream_id.clone(), r.seq), r))
         .collect();
-    // ListSessions said the segment was in flight, but the worker may finish it in the instant
-    // before SIGKILL lands; then the kill fell between two segments of that stream.
+    // The victim was frozen holding the segment unfinished, so a survivor finished it.
     let interrupted = by_key[&(stream.clone(), seq)];
-    let killed_mid_segment = interrupted.worker_id != victim_id;
-    if !killed_mid_segment {
-        eprintln!("note: {stream}/{seq} finished just before the kill landed");
-    }
+    assert_ne!(interrupted.worker_id, victim_id, "{interrupted:?}");
     let victim_streams: BTreeSet<&String> = results
         .iter()
         .filter(|(_, r)| r.worker_id == victim_id)
@@ -498,15 +515,15 @@ async fn killed_worker_streams_move_and_every_segment_lands_once() {
         );
     }
     // the takeover retried the interrupted segment: a second delivery
-    if killed_mid_segment {
-        assert!(interrupted.attempt >= 2, "{interrupted:?}");
-    }
-    // the dead worker's registration expired
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(
-        farm.bus.get(&worker_key(&victim_id)).await.expect("get"),
-        None
-    );
+    assert!(interrupted.attempt >= 2, "{interrupted:?}");
+    // the dead worker's registration expires
+    let (key, farm_ref) = (&worker_key(&victim_id), &farm);
+    wait_until(
+        Duration::from_secs(10),
+        "the dead worker's registration to expire",
+        || async move { farm_ref.bus.get(key).await.expect("get").is_none() },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,9 +539,8 @@ async fn redis_restart_mid_run_loses_no_acknowledged_result() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // some results are in; remember them, then crash Redis (SIGKILL) and start it again
-    let before_keys: BTreeSet<(String, u64)> = streams.iter().map(|s| (s.clone(), 0)).collect();
-    let before = farm.wait_results(&before_keys).await;
-    farm.redis.restart().expect("restart redis");
+    let before = farm.wait_results(&first_keys(&streams)).await;
+    farm.sandbox.restart_redis();
     for (seq, data) in segments().iter().enumerate().skip(half) {
         for stream in &streams {
             farm.feed_one(stream, seq as u64, data.clone()).await;
@@ -542,9 +558,9 @@ async fn redis_restart_mid_run_loses_no_acknowledged_result() {
             r.seq
         );
     }
-    for (i, worker) in farm.workers.iter_mut().enumerate() {
+    for (i, worker) in farm.workers.iter().enumerate() {
         assert!(
-            worker.child.try_wait().expect("try_wait").is_none(),
+            worker.process.exited().is_none(),
             "worker {i} died across the restart"
         );
     }
@@ -592,14 +608,12 @@ async fn poison_segment_goes_to_dead_letters_without_blocking_the_stream() {
     }
     // and the job itself lands in the dead-letter stream, once
     let dlq = dead_letter_stream(&stream);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let letters = loop {
-        let letters = farm.bus.range(&dlq, None, 10).await.expect("dlq");
-        if !letters.is_empty() || Instant::now() > deadline {
-            break letters;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (farm_ref, dlq_ref) = (&farm, &dlq);
+    let letters = wait_until(Duration::from_secs(20), "a dead letter", || async move {
+        let letters = farm_ref.bus.range(dlq_ref, None, 10).await.expect("dlq");
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
     assert_eq!(letters.len(), 1, "{letters:?}\n{}", farm.logs());
     let job = SegmentJob::decode(&letters[0].payload).expect("dead letter is the job");
     assert_eq!(job.seq, poison_seq);
@@ -608,12 +622,12 @@ async fn poison_segment_goes_to_dead_letters_without_blocking_the_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_segments_and_hands_streams_over() {
     let _ = transcoder_bin();
-    let mut farm = Farm::start(2, false).await;
+    let farm = Farm::start(2, false).await;
     let streams = stream_names("drain", 2);
     let (victim, stream, seq) = {
         let feed = farm.feed(&streams, Duration::from_millis(500));
         let term = async {
-            tokio::time::sleep(Duration::from_millis(1200)).await;
+            farm.wait_results(&first_keys(&streams)).await;
             let (victim, stream, seq) = worker_mid_segment(&farm, &[0, 1]).await;
             farm.workers[victim].signal(libc::SIGTERM);
             (victim, stream, seq)
@@ -621,14 +635,13 @@ async fn sigterm_drains_in_flight_segments_and_hands_streams_over() {
         tokio::join!(feed, term).1
     };
     // the drained worker exits cleanly
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = farm.workers[victim].child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "drained worker did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let drained = &farm.workers[victim];
+    let status = wait_until(
+        Duration::from_secs(30),
+        "the drained worker to exit",
+        || async move { drained.process.exited() },
+    )
+    .await;
     assert!(
         status.success(),
         "drained worker exited with {status}\n{}",

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use livefarm_bus::testing::start_redis;
 use livefarm_profiles::{preset, Profile};
 use livefarm_registry::{MemoryRegistry, RegistryError, Stream, StreamRegistry, KEY_PREFIX};
+use livefarm_testkit::{free_port, start_redis};
 
 fn ladder() -> Vec<Profile> {
     ["P720p30fps16x9", "P360p30fps16x9"]
@@ -190,7 +190,7 @@ async fn redis_backend() {
 
 #[tokio::test]
 async fn unreachable_redis_is_a_retryable_error() {
-    let port = livefarm_bus::server::free_port().expect("port");
+    let port = free_port();
     let error = livefarm_registry::connect(&format!("redis://127.0.0.1:{port}"))
         .await
         .expect_err("nothing listens there");

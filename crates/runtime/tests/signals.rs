@@ -91,14 +91,9 @@ fn send(child: &ChildGuard, signal: libc::c_int) {
 }
 
 fn wait_exit(child: &mut ChildGuard) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "child did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    livefarm_testkit::wait_until_blocking(Duration::from_secs(30), "the child to exit", || {
+        child.0.try_wait().expect("try_wait")
+    })
 }
 
 #[test]

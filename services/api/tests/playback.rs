@@ -3,7 +3,6 @@
 //! segments fetched over real HTTP and checked with the HLS parser and ffprobe; playlists
 //! built from results alone, and restored from snapshots after a restart.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,59 +15,20 @@ use livefarm_hls::{parse_master, parse_media, MediaPlaylist, PlaylistType};
 use livefarm_jobs::{RenditionResult, ResultStatus, SegmentResult, RESULTS_STREAM};
 use livefarm_runtime::Shutdown;
 use livefarm_storage::{keys, Storage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use livefarm_testkit::{http_request_async, start_redis, wait_until, HttpReply as Response};
 
 const RENDITION: &str = "180p";
 
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("utf-8 body")
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(String::as_str)
-    }
-}
-
-/// A minimal HTTP/1.1 client (`Connection: close`), enough for these tests.
+/// A minimal HTTP/1.1 request, as a player's browser sends it (an `Origin`, a JSON body).
 async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://player.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    stream.write_all(body.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Response {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    let headers = [
+        ("Origin", "http://player.example"),
+        ("Content-Type", "application/json"),
+    ];
+    let body = body.unwrap_or_default().as_bytes();
+    http_request_async(addr, method, path, &headers, body)
+        .await
+        .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Response {
@@ -243,23 +203,22 @@ async fn media_until(
     path: &str,
     done: impl Fn(&MediaPlaylist) -> bool,
 ) -> MediaPlaylist {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let response = get(addr, path).await;
-        if response.status == 200 {
-            let playlist = parse_media(&response.text()).expect("media playlist parses");
-            if done(&playlist) {
-                return playlist;
+    let done = &done;
+    wait_until(
+        Duration::from_secs(10),
+        &format!("the awaited playlist at {path}"),
+        || async move {
+            let response = get(addr, path).await;
+            if response.status == 200 {
+                let playlist = parse_media(&response.text()).expect("media playlist parses");
+                if done(&playlist) {
+                    return Ok(playlist);
+                }
             }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting on {path}: {} {}",
-            response.status,
-            response.text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            Err(format!("{} {}", response.status, response.text()))
+        },
+    )
+    .await
 }
 
 async fn create_stream(addr: SocketAddr, body: &str) -> serde_json::Value {
@@ -565,7 +524,7 @@ async fn errors_cors_and_unknown_ids() {
 /// (and by anything else reading the registry, such as ingest checking stream keys).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_registry_is_shared_between_replicas() {
-    let redis = livefarm_bus::testing::start_redis();
+    let redis = start_redis();
     let start = || {
         let config = ApiConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -611,7 +570,7 @@ async fn redis_registry_is_shared_between_replicas() {
 /// saved and the results since, or from the whole results stream before any snapshot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_builds_playlists_from_every_result() {
-    let redis = livefarm_bus::testing::start_redis();
+    let redis = start_redis();
     let objects = tempfile::tempdir().expect("tempdir");
     let config = ApiConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),

@@ -17,6 +17,7 @@ use livefarm_indexer::{ChainIndexService, ContractsSource, Follower, FollowerOpt
 use livefarm_pm::ticket::recipient_rand_hash;
 use livefarm_pm::{ChainState, Price, Signer, Ticket, TicketExpirationParams, WinningTicket};
 use livefarm_runtime::Shutdown;
+use livefarm_testkit::{free_addr, free_port, start_redis, wait_until};
 
 async fn start_anvil() -> Option<Anvil> {
     let _ = tracing_subscriber::fmt()
@@ -295,7 +296,7 @@ async fn state_matches_the_chain_and_is_served_over_grpc() {
 #[tokio::test]
 async fn restart_resumes_from_redis() {
     let Some(net) = setup().await else { return };
-    let redis = livefarm_bus::testing::start_redis();
+    let redis = start_redis();
     let s1 = &net.senders[0];
     s1.fund_deposit(U256::from(10)).await.expect("fund");
     net.anvil.mine(30).await.expect("mine");
@@ -440,18 +441,6 @@ async fn after_a_reorg_the_state_equals_a_fresh_index() {
     assert_matches_chain(&net, &follower).await;
 }
 
-/// Waits up to `limit` for `cond`, checking every 20 ms.
-async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
-}
-
 fn deposit_of(follower: &livefarm_indexer::IndexHandle, sender: Address) -> U256 {
     follower.read(|s| {
         s.data
@@ -477,26 +466,34 @@ async fn new_heads_over_websocket_wake_the_follower() {
     let stop = Shutdown::new();
     let follow = tokio::spawn(follower.run(stop.clone()));
     let stats = handle.stats();
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            stats.ws_subscriptions.load(Ordering::Relaxed) == 1
-        })
-        .await,
-        "the newHeads subscription is set up"
-    );
+    wait_until(
+        Duration::from_secs(10),
+        "the newHeads subscription is set up",
+        || async { stats.ws_subscriptions.load(Ordering::Relaxed) == 1 },
+    )
+    .await;
     let head = net.owner.block_number().await.expect("head");
-    assert!(
-        wait_until(Duration::from_secs(5), || handle.read(|s| s.block_number())
-            == head)
-        .await,
-        "the first step reaches the head"
-    );
+    let handle_ref = &handle;
+    wait_until(
+        Duration::from_secs(5),
+        "the first step reaches the head",
+        || async move { handle_ref.read(|s| s.block_number()) == head },
+    )
+    .await;
 
     for (amount, total) in [(40u64, 40u64), (2, 42)] {
-        assert!(
-            fund_and_wait(&net, &handle, s1, amount, total, Duration::from_secs(5)).await,
-            "the head and a deposit of {total} indexed within seconds, not after the 60 s poll"
-        );
+        fund_and_wait(
+            &net,
+            &handle,
+            s1,
+            amount,
+            total,
+            Duration::from_secs(5),
+            &format!(
+                "the head and a deposit of {total} indexed within seconds, not after the 60 s poll"
+            ),
+        )
+        .await;
     }
     assert!(stats.ws_heads.load(Ordering::Relaxed) >= 2);
     assert!(stats.ws_connected.load(Ordering::Relaxed));
@@ -514,8 +511,8 @@ async fn stop_follower(stop: &Shutdown, follow: tokio::task::JoinHandle<()>) {
         .expect("follower task");
 }
 
-/// Funds `amount` more for `sender` and waits until the follower shows the head and the
-/// sender's deposit at `expected`.
+/// Funds `amount` more for `sender` and waits (for `what`) until the follower shows the head
+/// and the sender's deposit at `expected`.
 async fn fund_and_wait(
     net: &Net,
     handle: &livefarm_indexer::IndexHandle,
@@ -523,24 +520,29 @@ async fn fund_and_wait(
     amount: u64,
     expected: u64,
     within: Duration,
-) -> bool {
+    what: &str,
+) {
     sender.fund_deposit(U256::from(amount)).await.expect("fund");
     let head = net.owner.block_number().await.expect("head");
-    wait_until(within, || {
-        handle.read(|s| s.block_number()) == head
-            && deposit_of(handle, addr(sender)) == U256::from(expected)
+    wait_until(within, what, || async move {
+        let seen = (
+            handle.read(|s| s.block_number()),
+            deposit_of(handle, addr(sender)),
+        );
+        if seen == (head, U256::from(expected)) {
+            Ok(())
+        } else {
+            Err(format!("block and deposit {seen:?}"))
+        }
     })
-    .await
+    .await;
 }
 
 #[tokio::test]
 async fn an_unreachable_websocket_leaves_polling_in_charge() {
     let Some(net) = setup().await else { return };
     let s1 = &net.senders[0];
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let closed_port = free_port();
     let mut opts = options(&net);
     opts.ws_url = format!("ws://127.0.0.1:{closed_port}");
     let follower = Follower::new(opts, Store::memory())
@@ -550,16 +552,28 @@ async fn an_unreachable_websocket_leaves_polling_in_charge() {
     let stop = Shutdown::new();
     let follow = tokio::spawn(follower.run(stop.clone()));
 
-    assert!(
-        fund_and_wait(&net, &handle, s1, 70, 70, Duration::from_secs(10)).await,
-        "polling follows the chain without the websocket"
-    );
+    fund_and_wait(
+        &net,
+        &handle,
+        s1,
+        70,
+        70,
+        Duration::from_secs(10),
+        "polling follows the chain without the websocket",
+    )
+    .await;
     // long enough for several failed connection attempts
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        fund_and_wait(&net, &handle, s1, 5, 75, Duration::from_secs(10)).await,
-        "still following after the failed attempts"
-    );
+    fund_and_wait(
+        &net,
+        &handle,
+        s1,
+        5,
+        75,
+        Duration::from_secs(10),
+        "still following after the failed attempts",
+    )
+    .await;
     let stats = handle.stats();
     assert_eq!(stats.ws_subscriptions.load(Ordering::Relaxed), 0);
     assert_eq!(stats.ws_heads.load(Ordering::Relaxed), 0);
@@ -629,12 +643,7 @@ async fn scrape(admin: std::net::SocketAddr) -> String {
 #[tokio::test]
 async fn the_service_exports_its_metrics() {
     let Some(net) = setup().await else { return };
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-    };
-    let admin = free_port();
+    let admin = free_addr();
     let config = livefarm_indexer::IndexerConfig {
         rpc_url: net.anvil.endpoint(),
         controller: net.deployment.controller.to_string(),
@@ -642,7 +651,7 @@ async fn the_service_exports_its_metrics() {
         poll_interval_ms: 50,
         ws_url: format!("ws://127.0.0.1:{}", net.anvil.port()),
         redis_url: String::new(),
-        grpc_listen: free_port(),
+        grpc_listen: free_addr(),
         admin_listen: admin,
         ..livefarm_indexer::IndexerConfig::default()
     };
@@ -656,27 +665,26 @@ async fn the_service_exports_its_metrics() {
     let lir = net.owner.last_initialized_round().await.expect("lir");
 
     // scrape until the index reaches the head and the subscription is up
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        assert!(!service.is_finished(), "the service stopped early");
-        if let Ok(r) = reqwest::get(format!("http://{admin}/metrics")).await {
+    let service_ref = &service;
+    let text = wait_until(
+        Duration::from_secs(20),
+        &format!("the index at block {head} with the subscription up, in {admin}'s metrics"),
+        || async move {
+            assert!(!service_ref.is_finished(), "the service stopped early");
+            let r = reqwest::get(format!("http://{admin}/metrics"))
+                .await
+                .map_err(|e| format!("no metrics: {e}"))?;
             let text = r.text().await.expect("metrics body");
             if sample(&text, "livefarm_indexer_block") == Some(head)
                 && sample(&text, "livefarm_indexer_ws_connected") == Some(1)
             {
-                break text;
+                Ok(text)
+            } else {
+                Err(text)
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the index did not reach block {head}:\n{text}"
-            );
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no metrics from {admin}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        },
+    )
+    .await;
     let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("{name} in\n{text}"));
     assert!(
         text.contains("# TYPE livefarm_indexer_blocks counter"),
@@ -700,18 +708,19 @@ async fn the_service_exports_its_metrics() {
     let blocks_before = get("livefarm_indexer_blocks_total");
     net.anvil.mine(3).await.expect("mine");
     let head = net.owner.block_number().await.expect("head");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        let text = scrape(admin).await;
-        if sample(&text, "livefarm_indexer_block") == Some(head) {
-            break text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the index did not follow to block {head}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let text = wait_until(
+        Duration::from_secs(10),
+        &format!("the index to follow to block {head}"),
+        || async move {
+            let text = scrape(admin).await;
+            if sample(&text, "livefarm_indexer_block") == Some(head) {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
     assert_eq!(
         sample(&text, "livefarm_indexer_blocks_total"),
         Some(blocks_before + 3)

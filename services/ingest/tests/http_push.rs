@@ -2,15 +2,13 @@
 //! real worker (in-process, memory bus, a storage directory), renditions back in a
 //! multipart/mixed reply and checked with ffprobe.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use livefarm_ingest::IngestConfig;
 use livefarm_runtime::Shutdown;
 use livefarm_storage::Storage;
+use livefarm_testkit::{http_request, HttpReply};
 use livefarm_transcoder::TranscoderConfig;
 
 /// Three real 2 s MPEG-TS segments (H.264 + AAC, 320x180) cut by Livefarm's segmenter.
@@ -50,68 +48,24 @@ fn segments(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
 fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read reply");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("reply head");
-    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = headers
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+) -> HttpReply {
+    http_request(addr, method, path, headers, body)
+        .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
 }
 
 /// Splits a multipart/mixed body into (part headers, part body).
-fn parts(reply: &Reply) -> Vec<(String, Vec<u8>)> {
+fn parts(reply: &HttpReply) -> Vec<(String, Vec<u8>)> {
     let boundary = reply
-        .headers
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("content-type: multipart/mixed")
-                .then(|| {
-                    l.split("boundary=")
-                        .nth(1)
-                        .map(str::trim)
-                        .map(str::to_string)
-                })
-        })
-        .flatten()
+        .header("content-type")
+        .filter(|v| v.to_ascii_lowercase().starts_with("multipart/mixed"))
+        .and_then(|v| v.split("boundary=").nth(1))
+        .map(|b| b.trim().to_string())
         .expect("multipart boundary");
     let delimiter = format!("--{boundary}");
     let mut out = Vec::new();

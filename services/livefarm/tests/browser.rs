@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{free_port, request};
+use common::request;
+use livefarm_testkit::{free_addr, wait_until_blocking};
 
 /// Segment length the footage is cut into, seconds.
 const SEGMENT_SECONDS: u64 = 2;
@@ -148,7 +149,7 @@ fn a_browser_plays_the_live_ladder_and_switches_level() {
     let dir = tempfile::tempdir().expect("tempdir");
     let segments = cut_footage(dir.path());
 
-    let (push, playback, admin) = (free_port(), free_port(), free_port());
+    let (push, playback, admin) = (free_addr(), free_addr(), free_addr());
     let up = Command::new(env!("CARGO_BIN_EXE_livefarm"))
         .args(["--set", "media.x264_preset=ultrafast", "up", "--data-dir"])
         .arg(dir.path().join("data"))
@@ -160,14 +161,9 @@ fn a_browser_plays_the_live_ladder_and_switches_level() {
         .spawn()
         .expect("start livefarm up");
     let _up = Up(up);
-    let started = Instant::now();
-    while request(admin, "GET", "/readyz", "", b"").map(|r| r.0) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "livefarm up never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_blocking(Duration::from_secs(30), "livefarm up to be ready", || {
+        request(admin, "GET", "/readyz", "", b"").map(|r| r.0) == Some(200)
+    });
 
     // the stream, created the way a user does it
     let created = Command::new(env!("CARGO_BIN_EXE_livefarm"))
@@ -231,27 +227,27 @@ fn a_browser_plays_the_live_ladder_and_switches_level() {
 
     // the browser starts once the master lists the source and both renditions
     let master_path = format!("/hls/{playback_id}/index.m3u8");
-    let started = Instant::now();
-    loop {
-        let master = request(playback, "GET", &master_path, "", b"");
-        let variants = master.as_ref().map_or(0, |(status, body)| {
-            if *status == 200 {
-                String::from_utf8_lossy(body)
-                    .matches("#EXT-X-STREAM-INF")
-                    .count()
-            } else {
-                0
+    wait_until_blocking(
+        Duration::from_secs(60),
+        "the master playlist to list source + 2 renditions",
+        || {
+            let master = request(playback, "GET", &master_path, "", b"");
+            let variants = master.as_ref().map_or(0, |(status, body)| {
+                if *status == 200 {
+                    String::from_utf8_lossy(body)
+                        .matches("#EXT-X-STREAM-INF")
+                        .count()
+                } else {
+                    0
+                }
+            });
+            if variants >= 3 {
+                return Ok(());
             }
-        });
-        if variants >= 3 {
-            break;
-        }
-        assert!(
-            !pusher.is_finished() && started.elapsed() < Duration::from_secs(60),
-            "the master playlist never listed source + 2 renditions: {master:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            assert!(!pusher.is_finished(), "the pusher ended first: {master:?}");
+            Err(format!("{master:?}"))
+        },
+    );
 
     let screenshot = artifacts_dir().join("browser-playback.png");
     std::fs::create_dir_all(artifacts_dir()).expect("artifacts dir");

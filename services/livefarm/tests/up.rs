@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::{free_port, request};
+use common::request;
+use livefarm_testkit::{free_addr, wait_until_blocking};
 
 #[test]
 fn up_takes_http_push_and_plays_hls() {
@@ -52,8 +53,8 @@ fn up_takes_http_push_and_plays_hls() {
         .expect("ffmpeg must be installed (apt-get install ffmpeg)");
     assert!(made.success());
 
-    let (push, playback, admin) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livefarm"))
+    let (push, playback, admin) = (free_addr(), free_addr(), free_addr());
+    let child = Command::new(env!("CARGO_BIN_EXE_livefarm"))
         .args(["--set", "media.x264_preset=ultrafast", "up", "--data-dir"])
         .arg(dir.path().join("data"))
         .args([
@@ -63,21 +64,15 @@ fn up_takes_http_push_and_plays_hls() {
             &playback.to_string(),
         ])
         .args(["--admin-listen", &admin.to_string()])
-        .args(["--rtmp-listen", &free_port().to_string()])
-        .args(["--srt-listen", &free_port().to_string()])
+        .args(["--rtmp-listen", &free_addr().to_string()])
+        .args(["--srt-listen", &free_addr().to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("start livefarm up");
 
-    let started = Instant::now();
-    while request(admin, "GET", "/readyz", "", b"").map(|r| r.0) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "livefarm up never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = Up(Some(child));
+    wait_ready(admin);
     let config = "Livepeer-Transcode-Configuration: {\"profiles\":[{\"name\":\"90p\",\"width\":160,\"height\":90,\"bitrate\":100000}]}\r\n";
     for seq in 0..2 {
         let segment = std::fs::read(dir.path().join(format!("seg{seq}.ts"))).expect("segment");
@@ -93,20 +88,20 @@ fn up_takes_http_push_and_plays_hls() {
     }
     // Results reach playback through the bus; give it a moment.
     let master = format!("http://{playback}/stream/uptest.m3u8");
-    let started = Instant::now();
-    loop {
-        let media = request(playback, "GET", "/stream/uptest/90p.m3u8", "", b"");
-        if media.as_ref().is_some_and(|(s, body)| {
-            *s == 200 && String::from_utf8_lossy(body).matches("#EXTINF").count() == 2
-        }) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "playlist never listed both segments: {media:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_blocking(
+        Duration::from_secs(20),
+        "the playlist to list both segments",
+        || {
+            let media = request(playback, "GET", "/stream/uptest/90p.m3u8", "", b"");
+            if media.as_ref().is_some_and(|(s, body)| {
+                *s == 200 && String::from_utf8_lossy(body).matches("#EXTINF").count() == 2
+            }) {
+                Ok(())
+            } else {
+                Err(format!("{media:?}"))
+            }
+        },
+    );
     let probe = Command::new("ffprobe")
         .args([
             "-v",
@@ -130,31 +125,13 @@ fn up_takes_http_push_and_plays_hls() {
     );
 
     // SIGTERM: every service drains and the process exits 0.
-    // SAFETY: signalling our own child by pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "livefarm up did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "exit status {status:?}");
+    stop(child);
 }
 
 fn wait_ready(admin: SocketAddr) {
-    let started = Instant::now();
-    while request(admin, "GET", "/readyz", "", b"").map(|r| r.0) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "livefarm up never became ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_blocking(Duration::from_secs(30), "livefarm up to be ready", || {
+        request(admin, "GET", "/readyz", "", b"").map(|r| r.0) == Some(200)
+    });
 }
 
 /// Kills `livefarm up` if the test fails before stopping it, so no server outlives the test.
@@ -173,17 +150,11 @@ fn stop(mut up: Up) {
     let mut child = up.0.take().expect("running");
     // SAFETY: signalling our own child by pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "livefarm up did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_until_blocking(
+        Duration::from_secs(40),
+        "livefarm up to stop on SIGTERM",
+        || child.try_wait().expect("wait"),
+    );
     assert!(status.success(), "exit status {status:?}");
 }
 
@@ -207,18 +178,18 @@ fn up_takes_an_rtmp_publish_and_lists_the_renditions() {
         .expect("ffmpeg must be installed (apt-get install ffmpeg)");
     assert!(made.success());
 
-    let (rtmp, playback, admin) = (free_port(), free_port(), free_port());
+    let (rtmp, playback, admin) = (free_addr(), free_addr(), free_addr());
     let child = Up(Some(
         Command::new(env!("CARGO_BIN_EXE_livefarm"))
             .args(["--set", "media.x264_preset=ultrafast", "up", "--data-dir"])
             .arg(dir.path().join("data"))
-            .args(["--push-listen", &free_port().to_string()])
+            .args(["--push-listen", &free_addr().to_string()])
             .args(["--playback-listen", &playback.to_string()])
             .args(["--admin-listen", &admin.to_string()])
             .args(["--rtmp-listen", &rtmp.to_string()])
-            .args(["--srt-listen", &free_port().to_string()])
+            .args(["--srt-listen", &free_addr().to_string()])
             .args(["--live-presets", "P144p30fps16x9", "--allow-any-key"])
-            .args(["--orchestrator-listen", &free_port().to_string()])
+            .args(["--orchestrator-listen", &free_addr().to_string()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -236,32 +207,32 @@ fn up_takes_an_rtmp_publish_and_lists_the_renditions() {
     assert!(pushed.success(), "ffmpeg rtmp push failed");
 
     // 6 s cut at the 2 s target: three segments, each through the worker.
-    let started = Instant::now();
-    let master = loop {
-        let master = request(playback, "GET", "/stream/uplive.m3u8", "", b"");
-        let media = request(
-            playback,
-            "GET",
-            "/stream/uplive/P144p30fps16x9.m3u8",
-            "",
-            b"",
-        );
-        let listed = media.as_ref().map_or(0, |(s, body)| {
-            if *s == 200 {
-                String::from_utf8_lossy(body).matches("#EXTINF").count()
+    let master = wait_until_blocking(
+        Duration::from_secs(60),
+        "the rendition to list the stream's segments",
+        || {
+            let master = request(playback, "GET", "/stream/uplive.m3u8", "", b"");
+            let media = request(
+                playback,
+                "GET",
+                "/stream/uplive/P144p30fps16x9.m3u8",
+                "",
+                b"",
+            );
+            let listed = media.as_ref().map_or(0, |(s, body)| {
+                if *s == 200 {
+                    String::from_utf8_lossy(body).matches("#EXTINF").count()
+                } else {
+                    0
+                }
+            });
+            if listed >= 3 {
+                Ok(master.expect("master").1)
             } else {
-                0
+                Err(format!("{media:?}"))
             }
-        });
-        if listed >= 3 {
-            break master.expect("master").1;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the rendition never listed the stream's segments: {media:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        },
+    );
     let master = String::from_utf8_lossy(&master).to_string();
     assert!(master.contains("RESOLUTION=256x144"), "{master}");
     assert!(master.contains("P144p30fps16x9"), "{master}");

@@ -5,10 +5,9 @@
 //! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset; Redis is always required.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::providers::Provider;
-use livefarm_bus::testing::{redis_bus, RedisServer};
 use livefarm_bus::{BusOptions, JobBus};
 use livefarm_chain::testing::{anvil_path, DEV_KEYS};
 use livefarm_chain::{Address, B256, U256};
@@ -22,6 +21,7 @@ use livefarm_redeemer::{
     TicketState,
 };
 use livefarm_runtime::Shutdown;
+use livefarm_testkit::{redis_bus, wait_until, RedisServer};
 use tokio::task::JoinHandle;
 
 const ETH: u64 = 1_000_000_000_000_000_000;
@@ -80,21 +80,16 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&TicketRecord) -> bool,
 ) -> TicketRecord {
-    let hash = hash_hex(&ticket.ticket_hash);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let record = redeemer.store().get(&hash).await.expect("store");
-        if let Some(record) = record {
-            if done(&record) {
-                return record;
-            }
+    let hash = &hash_hex(&ticket.ticket_hash);
+    let done = &done;
+    wait_until(WAIT, &format!("{what} of {hash}"), || async move {
+        let record = redeemer.store().get(hash).await.expect("store");
+        match record {
+            Some(record) if done(&record) => Ok(record),
+            other => Err(format!("{other:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} of {hash}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// Funds the broadcaster's deposit with 1 ETH and makes one winning ticket of [`face`] whose
@@ -116,14 +111,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<(String, u64)>>,
 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(held) = holder().await {
-            return held;
-        }
-        assert!(Instant::now() < deadline, "nobody took {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(WAIT, &format!("somebody to take {what}"), holder).await
 }
 
 /// Aborts the leader `dead` (as `kill -9` would stop it) and waits until `survivor` redeems a
@@ -304,22 +292,24 @@ async fn redeems_each_ticket_once_and_records_every_outcome() {
 
     // Queued again after its outcome: acknowledged, never submitted again.
     publish(&bus, &stream, &t1).await.expect("publish");
-    let deadline = Instant::now() + WAIT;
-    while bus
-        .group_stats(&stream, "redeemer")
-        .await
-        .expect("stats")
-        .lag
-        > 0
-        || bus
-            .pending_count(&stream, "redeemer")
+    let (bus_ref, stream_ref) = (&bus, &stream);
+    wait_until(WAIT, "every bus entry acknowledged", || async move {
+        let lag = bus_ref
+            .group_stats(stream_ref, "redeemer")
             .await
-            .expect("pending")
-            > 0
-    {
-        assert!(Instant::now() < deadline, "bus entries never acknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .expect("stats")
+            .lag;
+        let pending = bus_ref
+            .pending_count(stream_ref, "redeemer")
+            .await
+            .expect("pending");
+        if lag == 0 && pending == 0 {
+            Ok(())
+        } else {
+            Err(format!("lag {lag}, pending {pending}"))
+        }
+    })
+    .await;
     assert_eq!(redeemer_nonce(&net).await, nonce_before + 4);
     let again = r
         .store()
@@ -368,22 +358,25 @@ async fn crash_between_submit_and_receipt_does_not_resubmit() {
     // The crash may have come before the broadcast: the next leader then sends the recorded
     // bytes again. Either way blocks are mined only now, after the restart.
     let second = spawn(net.redeemer_config(&redis.url(), "second"), &bus).await;
-    let deadline = Instant::now() + WAIT;
-    let done = loop {
-        net.anvil.mine(1).await.expect("mine");
-        let record = second
+    let (net_ref, second_ref, hash) = (&net, &second, &hash_hex(&t.ticket_hash));
+    let done = wait_until(WAIT, "recovery to a final state", || async move {
+        // a block every 200 ms or so, as a chain makes them (faster would age the ticket)
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        net_ref.anvil.mine(1).await.expect("mine");
+        let record = second_ref
             .redeemer
             .store()
-            .get(&hash_hex(&t.ticket_hash))
+            .get(hash)
             .await
             .expect("store")
             .expect("recorded");
         if record.state.is_final() {
-            break record;
+            Ok(record)
+        } else {
+            Err(format!("{:?}", record.state))
         }
-        assert!(Instant::now() < deadline, "never recovered");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(redeemed_tx(&done), recorded);
     assert!(done.fence > submitted.fence, "written under the new lock");
     assert_eq!(redeemer_nonce(&net).await, nonce_before + 1);

@@ -3,10 +3,9 @@
 //! process-wide and the leader gauge would count the leaders of concurrent tests in anvil.rs.
 //! Skipped (loudly) only when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset.
 
-use std::net::{SocketAddr, TcpListener};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use livefarm_bus::testing::redis_bus;
 use livefarm_bus::BusOptions;
 use livefarm_chain::testing::anvil_path;
 use livefarm_chain::U256;
@@ -14,6 +13,7 @@ use livefarm_redeemer::store::hash_hex;
 use livefarm_redeemer::testnet::{publish, TestNet};
 use livefarm_redeemer::{Store, TicketState};
 use livefarm_runtime::Shutdown;
+use livefarm_testkit::{free_addr, redis_bus, wait_until};
 
 const ETH: u64 = 1_000_000_000_000_000_000;
 const WAIT: Duration = Duration::from_secs(60);
@@ -25,11 +25,6 @@ const SENT: &str = "livefarm_redeemer_transactions_sent_total";
 const TAKEN: &str = "livefarm_redeemer_tickets_taken_total";
 const LEADER: &str = "livefarm_redeemer_leader";
 const TERMS: &str = "livefarm_redeemer_leader_terms_total";
-
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr")
-}
 
 /// The sample `series` (name and labels exactly as rendered) in OpenMetrics text; 0 when the
 /// series was not created yet (a label value never used, the metrics not touched).
@@ -66,8 +61,8 @@ async fn metrics_count_a_redemption_and_the_leadership() {
         .await
         .expect("fund");
     let mut config = net.redeemer_config(&redis.url(), "metrics");
-    config.admin_listen = free_port();
-    config.grpc_listen = free_port();
+    config.admin_listen = free_addr();
+    config.grpc_listen = free_addr();
     let admin = config.admin_listen;
 
     // The same registry the admin port renders; deltas, should another test join this binary.
@@ -85,25 +80,25 @@ async fn metrics_count_a_redemption_and_the_leadership() {
         .await
         .expect("publish");
 
-    let deadline = Instant::now() + WAIT;
-    let after = loop {
-        assert!(
-            !service.is_finished(),
-            "the redeemer stopped: {:?}",
-            service.await
-        );
-        // The admin port may not be up yet: keep trying until the deadline.
-        if let Ok(response) = reqwest::get(format!("http://{admin}/metrics")).await {
-            let text = response.text().await.expect("metrics body");
-            if sample(&text, REDEEMED) > sample(&before, REDEEMED) {
-                break text;
-            }
+    let (service_ref, before_ref) = (&service, &before);
+    let after = wait_until(WAIT, "the redeemed counter to move", || async move {
+        if service_ref.is_finished() {
+            return Ok(None);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for the redeemed counter"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The admin port may not be up yet: keep trying until the deadline.
+        let response = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .map_err(|e| format!("no metrics yet: {e}"))?;
+        let text = response.text().await.expect("metrics body");
+        if sample(&text, REDEEMED) > sample(before_ref, REDEEMED) {
+            Ok(Some(text))
+        } else {
+            Err(format!("{REDEEMED} {}", sample(&text, REDEEMED)))
+        }
+    })
+    .await;
+    let Some(after) = after else {
+        panic!("the redeemer stopped: {:?}", service.await)
     };
 
     // What the counter says is what the record says.
@@ -129,11 +124,15 @@ async fn metrics_count_a_redemption_and_the_leadership() {
     assert_eq!(sample(&after, LEADER), 1.0, "{after}");
     assert!(delta(TERMS) >= 1.0, "{after}");
     // Nothing else is left to redeem, as the next poll sees.
-    let deadline = Instant::now() + WAIT;
-    while sample(&scrape(admin).await, "livefarm_redeemer_open_tickets") != 0.0 {
-        assert!(Instant::now() < deadline, "open tickets never went to 0");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(WAIT, "open tickets to go to 0", || async move {
+        let open = sample(&scrape(admin).await, "livefarm_redeemer_open_tickets");
+        if open == 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{open} open tickets"))
+        }
+    })
+    .await;
 
     shutdown.trigger();
     service

@@ -2,7 +2,7 @@
 //! dead-letter stream, and the binary's config handling.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livefarm_bus::JobBus;
 use livefarm_jobs::{
@@ -11,6 +11,7 @@ use livefarm_jobs::{
 };
 use livefarm_profiles::Profile;
 use livefarm_runtime::Shutdown;
+use livefarm_testkit::wait_until;
 use livefarm_transcoder::TranscoderConfig;
 
 fn config(bus_url: &str, dir: &std::path::Path) -> TranscoderConfig {
@@ -48,19 +49,18 @@ fn job(stream: &str, seq: u64, enqueued_at_ms: u64) -> SegmentJob {
 }
 
 async fn wait_result(bus: &dyn JobBus, stream: &str) -> SegmentResult {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let entries = bus.range(RESULTS_STREAM, None, 100).await.expect("range");
-        if let Some(result) = entries
-            .iter()
-            .map(|e| SegmentResult::decode(&e.payload).expect("result"))
-            .find(|r| r.stream_id == stream)
-        {
-            return result;
-        }
-        assert!(Instant::now() < deadline, "no result for {stream}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(20),
+        &format!("a result for {stream}"),
+        || async move {
+            let entries = bus.range(RESULTS_STREAM, None, 100).await.expect("range");
+            entries
+                .iter()
+                .map(|e| SegmentResult::decode(&e.payload).expect("result"))
+                .find(|r| r.stream_id == stream)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,16 +104,13 @@ async fn late_segment_is_dropped_and_missing_source_is_dead_lettered() {
         failed.error.as_ref().map(|e| e.kind.as_str()),
         Some("source_missing")
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bus
-        .range(&dead_letter_stream("missing"), None, 10)
-        .await
-        .expect("dlq")
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "job never dead-lettered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (dlq, bus_ref) = (&dead_letter_stream("missing"), &bus);
+    wait_until(
+        Duration::from_secs(10),
+        "the job dead-lettered",
+        || async move { !bus_ref.range(dlq, None, 10).await.expect("dlq").is_empty() },
+    )
+    .await;
     for stream in ["late", "missing"] {
         let stats = bus
             .group_stats(&jobs_stream(stream), WORKER_GROUP)
