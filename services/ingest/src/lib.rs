@@ -213,14 +213,16 @@ pub struct IngestState {
 pub async fn run(config: IngestConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     let auth = config.auth.build().await?;
     let sink: Arc<dyn SegmenterSink> = Arc::new(GrpcSink::new(&config.segmenter_url)?);
-    run_with(config, LiveIngest { auth, sink }, shutdown).await
+    run_with(config, LiveIngest { auth, sink }, None, shutdown).await
 }
 
 /// Runs the ingest service with the given auth and segmenter (`livefarm up` passes an
-/// in-process segmenter).
+/// in-process segmenter) and, when other services in the process submit segments too, the
+/// process's one [`SegmentClient`] (otherwise ingest starts its own).
 pub async fn run_with(
     config: IngestConfig,
     live: LiveIngest,
+    segments: Option<SegmentClient>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let bus = livefarm_bus::connect(&config.bus_url)
@@ -242,9 +244,11 @@ pub async fn run_with(
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;
     let listeners = start_live(&config, live, shutdown.clone()).await?;
-    let stop = shutdown.clone();
     // one results tail for the process, shared by every push request
-    let segments = SegmentClient::start(bus, async move { stop.triggered().await });
+    let segments = segments.unwrap_or_else(|| {
+        let stop = shutdown.clone();
+        SegmentClient::start(bus, async move { stop.triggered().await })
+    });
     tracing::info!(
         http = %listener.local_addr()?,
         rtmp = ?listeners.rtmp,

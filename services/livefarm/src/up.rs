@@ -181,6 +181,13 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
         registry_url: plan.registry_url.clone(),
         ..livefarm_api::ApiConfig::default()
     };
+    // Ingest's HTTP push and the orchestrator both submit segments and wait for results:
+    // one client, so the process tails the results stream once.
+    let bus = livefarm_bus::connect(&plan.bus_url)
+        .await
+        .with_context(|| format!("connecting to the bus at {}", plan.bus_url))?;
+    let stop = shutdown.clone();
+    let segments = livefarm_jobs::SegmentClient::start(bus, async move { stop.triggered().await });
     let mut tasks = tokio::task::JoinSet::new();
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -189,15 +196,16 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
             .context("transcoder")
     });
     let stop = shutdown.clone();
+    let ingest_segments = segments.clone();
     tasks.spawn(async move {
-        livefarm_ingest::run_with(ingest, live, stop)
+        livefarm_ingest::run_with(ingest, live, Some(ingest_segments), stop)
             .await
             .context("ingest")
     });
     if let Some(orchestrator) = orchestrator {
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            livefarm_orchestrator_service::run(orchestrator, stop)
+            livefarm_orchestrator_service::run_with(orchestrator, Some(segments), stop)
                 .await
                 .context("orchestrator")
         });

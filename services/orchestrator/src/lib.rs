@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use livefarm_jobs::SegmentClient;
 use livefarm_orchestrator::{NodeConfig, OrchestratorError, RunningNode};
 use livefarm_runtime::admin::AdminServer;
 use livefarm_runtime::{drain_with_deadline, Readiness, Shutdown};
@@ -123,6 +124,16 @@ pub async fn start(
     config: OrchestratorServiceConfig,
     shutdown: Shutdown,
 ) -> anyhow::Result<RunningOrchestrator> {
+    start_with(config, None, shutdown).await
+}
+
+/// [`start`] with the process's one [`SegmentClient`] when other services in the process
+/// submit segments too (`livefarm up`); `None` starts one for the orchestrator.
+pub async fn start_with(
+    config: OrchestratorServiceConfig,
+    segments: Option<SegmentClient>,
+    shutdown: Shutdown,
+) -> anyhow::Result<RunningOrchestrator> {
     config.validate().map_err(OrchestratorServiceError::from)?;
     // registered now, so /metrics lists every family before the first segment
     livefarm_orchestrator::register_metrics();
@@ -139,9 +150,11 @@ pub async fn start(
         livefarm_runtime::admin::serve(config.admin_listen, readiness.clone(), shutdown.clone())
             .await
             .context("starting the admin server")?;
-    let stop = shutdown.clone();
     // the process's one results tail
-    let segments = livefarm_jobs::SegmentClient::start(bus, async move { stop.triggered().await });
+    let segments = segments.unwrap_or_else(|| {
+        let stop = shutdown.clone();
+        SegmentClient::start(bus, async move { stop.triggered().await })
+    });
     let stop = shutdown.clone();
     let node =
         livefarm_orchestrator::node::start(&config.orchestrator, segments, storage, move || {
@@ -174,6 +187,15 @@ pub async fn start(
 /// Runs the orchestrator service until `shutdown` fires, then drains.
 pub async fn run(config: OrchestratorServiceConfig, shutdown: Shutdown) -> anyhow::Result<()> {
     start(config, shutdown).await?.wait().await
+}
+
+/// [`run`] with the process's one [`SegmentClient`] (see [`start_with`]).
+pub async fn run_with(
+    config: OrchestratorServiceConfig,
+    segments: Option<SegmentClient>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    start_with(config, segments, shutdown).await?.wait().await
 }
 
 #[cfg(test)]
