@@ -17,6 +17,8 @@
 //! livefarm:indexer:...                      the indexer's cursor and state (prefix)
 //! livefarm:redeemer:...                     the redeemer's ticket records and lock (prefix)
 //! livefarm:registry:...                     the stream registry's records
+//! livefarm:api:playlist:{stream_id}         the api's playlist snapshot of a stream
+//! livefarm:api:playlists:cursor             results entry through which every snapshot is saved
 //! ```
 //!
 //! Object-store keys have their own catalogue, `livefarm_storage::keys`.
@@ -46,6 +48,10 @@ pub const INDEXER_KEY_PREFIX: &str = "livefarm:indexer";
 pub const REDEEMER_KEY_PREFIX: &str = "livefarm:redeemer";
 /// Prefix of the stream registry's keys.
 pub const REGISTRY_KEY_PREFIX: &str = "livefarm:registry:";
+/// Prefix of the api's playlist snapshot keys (`{prefix}{stream_id}`).
+pub const API_SNAPSHOT_PREFIX: &str = "livefarm:api:playlist:";
+/// The api's shared snapshot cursor.
+pub const API_SNAPSHOT_CURSOR_KEY: &str = "livefarm:api:playlists:cursor";
 
 /// Header on job, index, result and stream-event entries naming the live stream.
 pub const STREAM_ID_HEADER: &str = "stream_id";

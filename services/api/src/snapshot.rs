@@ -22,10 +22,10 @@ use livefarm_bus::{BusError, JobBus, MessageId};
 use livefarm_hls::{Segment, UtcMillis};
 use serde::{Deserialize, Serialize};
 
-/// Prefix of the snapshot keys.
-pub const SNAPSHOT_PREFIX: &str = "livefarm:api:playlist:";
+/// Prefix of the snapshot keys (named in `livefarm_jobs::names`).
+pub const SNAPSHOT_PREFIX: &str = livefarm_jobs::names::API_SNAPSHOT_PREFIX;
 /// The shared cursor key.
-pub const CURSOR_KEY: &str = "livefarm:api:playlists:cursor";
+pub const CURSOR_KEY: &str = livefarm_jobs::names::API_SNAPSHOT_CURSOR_KEY;
 /// How long an unchanged snapshot is kept: a stream idle this long is forgotten on restart.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
