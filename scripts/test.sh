@@ -10,6 +10,7 @@ scripts/install-browser-tools.sh
 scripts/install-chain-tools.sh
 scripts/install-deploy-tools.sh
 scripts/install-db-tools.sh
+scripts/install-sdk-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A one-shot build gains nothing from incremental state, which costs gigabytes of disk.
@@ -19,6 +20,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export LIVEFARM_REQUIRE_BROWSER=1
 export LIVEFARM_REQUIRE_ANVIL=1
 export LIVEFARM_REQUIRE_POSTGRES=1
+export LIVEFARM_REQUIRE_SDK=1
 # `cargo test --workspace` builds every service binary (with the workspace's feature set)
 # before any test runs; multi-process tests use those instead of building their own.
 export LIVEFARM_PREBUILT_BINS=1
