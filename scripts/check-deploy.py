@@ -10,13 +10,17 @@ kustomize overlay in k8s/overlays/:
   accepted by that service's own binary (`livefarm-<service> --config F --dump-config`), and the
   ports the binary will listen on are the container's ports;
 - probes, Services, PodDisruptionBudgets and autoscalers point at things that exist;
-- GPU, chain and storage settings land where the services read them.
+- GPU, chain and storage settings land where the services read them;
+- the control-plane database: the api and ingest read one PostgreSQL URL from one Secret key (not
+  a ConfigMap), several api replicas have a PDB, private webhook targets are refused, and the
+  evaluation PostgreSQL (Secret, StatefulSet with a volume, Service) fits together.
 Values that must be refused (chain without an RPC URL, ...) make `helm template` fail.
 
 Usage: check-deploy.py [--bin-dir target/debug]. Needs scripts/install-deploy-tools.sh.
 """
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -95,6 +99,9 @@ def check_service_binary(context, bin_dir, component, config_text, container):
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = var["value"]
+        elif var["name"].endswith("DATABASE_URL"):
+            # The secret-backed database URL: any well-formed one stands in for it.
+            env[var["name"]] = "postgres://livefarm:secret@db.example:5432/livefarm"
         elif var["name"].endswith("_URL"):
             # A secret-backed Redis URL: any well-formed one stands in for it.
             env[var["name"]] = "redis://:secret@redis.example:6379/0"
@@ -305,6 +312,98 @@ def check_chain(context, docs, effective, values):
             fail(context, f"{component} mounts a secret it does not need")
 
 
+def secret_ref(container, name):
+    """(Secret name, key) an env var of the container is read from, or None."""
+    for var in container.get("env", []):
+        if var["name"] == name:
+            ref = var.get("valueFrom", {}).get("secretKeyRef")
+            return (ref["name"], ref["key"]) if ref else ("<literal>", var.get("value"))
+    return None
+
+
+def check_database(context, docs, effective, values):
+    """The control-plane database: one PostgreSQL URL from one Secret key for the api (and for
+    ingest when it authorises publishes against the store), never in a ConfigMap; several api
+    replicas behind a PDB; private webhook targets refused; the evaluation PostgreSQL complete."""
+    if "api" not in effective:
+        return
+    api, api_cfg = effective["api"]
+    container = pod_spec(api)["containers"][0]
+    ref = secret_ref(container, "LIVEFARM_DATABASE_URL")
+    if ref is None or ref[0] == "<literal>":
+        fail(context, f"the api's database URL is not read from a Secret ({ref})")
+    if "database_url" in json.loads(config_of(docs, api) or "{}"):
+        fail(context, "the api's ConfigMap holds database_url (a password in a ConfigMap)")
+    url = api_cfg.get("database_url", "")
+    if not str(url).startswith(("postgres://", "postgresql://")):
+        fail(context, f"the api's effective database_url is {url!r}, not PostgreSQL (replicas "
+                      "cannot share a per-pod SQLite file)")
+    allow = values.get("api", {}).get("webhooks", {}).get("allowPrivateTargets", False)
+    got = lookup(api_cfg, "webhooks.allow_private_targets")
+    if got is not allow:
+        fail(context, f"the api's webhooks.allow_private_targets is {got!r}, values say {allow}")
+    replicas = api["spec"].get("replicas", 1)
+    if replicas != values.get("api", {}).get("replicas", 2):
+        fail(context, f"the api runs {replicas} replicas, values say {values.get('api', {}).get('replicas', 2)}")
+    pdbs = [p for p in by_kind(docs, "PodDisruptionBudget")
+            if all(api["spec"]["template"]["metadata"]["labels"].get(k) == v
+                   for k, v in p["spec"]["selector"]["matchLabels"].items())]
+    if replicas > 1 and len(pdbs) != 1:
+        fail(context, f"{replicas} api replicas with {len(pdbs)} PodDisruptionBudgets")
+    if "ingest" in effective:
+        ingest, ingest_cfg = effective["ingest"]
+        mode = lookup(ingest_cfg, "auth.mode")
+        if mode == values.get("ingest", {}).get("authMode", "store") == "store":
+            ingest_ref = secret_ref(pod_spec(ingest)["containers"][0], "LIVEFARM_AUTH__DATABASE_URL")
+            if ingest_ref != ref:
+                fail(context, f"ingest reads the database from {ingest_ref}, the api from {ref}")
+            if lookup(ingest_cfg, "auth.database_url") != url:
+                fail(context, "ingest's effective auth.database_url is not the api's database_url")
+        elif mode != values.get("ingest", {}).get("authMode", "store"):
+            fail(context, f"ingest auth.mode is {mode!r}, values say {values.get('ingest', {}).get('authMode', 'store')!r}")
+    external = values.get("api", {}).get("database", {}).get("existingSecret", "")
+    in_chart = values.get("postgresql", {}).get("enabled", True) and not external
+    statefulsets = [w for w in by_kind(docs, "StatefulSet")
+                    if w["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") == "postgresql"]
+    if not in_chart:
+        if statefulsets:
+            fail(context, "an in-chart PostgreSQL renders although the database is external")
+        if ref and ref[0] != external:
+            fail(context, f"the api reads Secret {ref[0]}, values name {external}")
+        return
+    if len(statefulsets) != 1:
+        fail(context, f"postgresql.enabled but {len(statefulsets)} PostgreSQL StatefulSets")
+        return
+    db = statefulsets[0]
+    if not db["spec"].get("volumeClaimTemplates"):
+        fail(context, "the evaluation PostgreSQL keeps its data on no volume")
+    secrets_ = {d["metadata"]["name"]: d for d in by_kind(docs, "Secret")}
+    secret = secrets_.get(ref[0]) if ref else None
+    if secret is None:
+        fail(context, f"the api's database Secret {ref} is not rendered")
+        return
+    data = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+    if ref[1] not in data or "password" not in data:
+        fail(context, f"Secret {ref[0]} lacks {ref[1]!r} or 'password'")
+        return
+    services = {d["metadata"]["name"]: d for d in by_kind(docs, "Service")}
+    match = re.fullmatch(r"postgres://([^:]+):([^@]+)@([^:/]+):(\d+)/(\w+)", data[ref[1]])
+    if not match:
+        fail(context, f"Secret {ref[0]}: {ref[1]} is not a postgres:// URL")
+        return
+    user, password, host, port, database = match.groups()
+    if password != data["password"] or len(password) < 24:
+        fail(context, "the database URL's password is not the Secret's generated password")
+    svc = services.get(host)
+    if svc is None or not any(p["port"] == int(port) for p in svc["spec"]["ports"]):
+        fail(context, f"the database URL names {host}:{port}, which no Service serves")
+    env = {e["name"]: e for e in pod_spec(db)["containers"][0].get("env", [])}
+    if env.get("POSTGRES_USER", {}).get("value") != user or env.get("POSTGRES_DB", {}).get("value") != database:
+        fail(context, "PostgreSQL's POSTGRES_USER/POSTGRES_DB differ from the URL's")
+    if env.get("POSTGRES_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef") != {"name": ref[0], "key": "password"}:
+        fail(context, "PostgreSQL's password is not the Secret's")
+
+
 def check_rendered(context, docs, bin_dir, values):
     """Every check of one rendered set of objects (a chart values file or an overlay)."""
     validate_schema(context, docs)
@@ -313,6 +412,7 @@ def check_rendered(context, docs, bin_dir, values):
     check_autoscaling(context, docs, effective)
     check_transcoder(context, docs, effective, values)
     check_chain(context, docs, effective, values)
+    check_database(context, docs, effective, values)
     print(f"ok {context}: {len(docs)} objects, services {sorted(effective)}", file=sys.stderr)
 
 
@@ -347,6 +447,10 @@ def check_chart(bin_dir):
         # values.schema.json: a misspelt key fails instead of being ignored
         "a misspelt value": ["--set", "transcoder.maxSesions=3"],
         "an unknown auth mode": ["--set", "ingest.authMode=open"],
+        # the stream registry is gone: ingest authorises publishes against the api's database
+        "the registry auth mode": ["--set", "ingest.authMode=registry"],
+        "an api without a database": ["--set", "postgresql.enabled=false"],
+        "a public URL without a scheme": ["--set", "api.publicUrl=play.example.com"],
         # the orchestrator is its own service: its old place under ingest is refused
         "the orchestrator under ingest": ["--set", "ingest.orchestrator.enabled=true"],
     }
@@ -372,7 +476,8 @@ def check_kustomize(bin_dir):
             fail(context, "kubectl kustomize:\n" + out.stderr)
             continue
         # What the overlay sets, in the chart's terms, for the checks that need it.
-        values = {"transcoder": {"gpu": {"enabled": "gpu" in name}}}
+        values = yaml.safe_load(open(os.path.join(REPO, "k8s", "chart-values.yaml"))) or {}
+        values["transcoder"] = {"gpu": {"enabled": "gpu" in name}}
         check_rendered(context, load_docs(out.stdout), bin_dir, values)
 
 

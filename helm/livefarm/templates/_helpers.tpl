@@ -52,6 +52,26 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret (name, key) holding the control-plane database URL: the user's, or the in-chart
+evaluation PostgreSQL's. */}}
+{{- define "livefarm.databaseSecretName" -}}
+{{- if .Values.api.database.existingSecret -}}
+{{- .Values.api.database.existingSecret -}}
+{{- else if .Values.postgresql.enabled -}}
+{{- include "livefarm.name" (dict "root" . "component" "postgresql") -}}
+{{- else -}}
+{{- fail "the api needs a database: set api.database.existingSecret (a Secret with the postgres:// URL) or postgresql.enabled=true (evaluation only)" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "livefarm.databaseSecretKey" -}}
+{{- if .Values.api.database.existingSecret -}}
+{{- .Values.api.database.secretKey -}}
+{{- else -}}
+url
+{{- end -}}
+{{- end -}}
+
 {{- define "livefarm.storageUrl" -}}
 {{- $s := .Values.storage -}}
 {{- if $s.url -}}
@@ -94,7 +114,8 @@ data:
     {{- mustMergeOverwrite .config (deepCopy .user) | toPrettyJson | nindent 4 }}
 {{- end -}}
 
-{{/* Environment every Livefarm container gets: the config path, secret URLs, S3 credentials. */}}
+{{/* Environment every Livefarm container gets: the config path, secret URLs (Redis: `redisKeys`;
+the database: `databaseKeys`, config keys set from the Secret), S3 credentials. */}}
 {{- define "livefarm.env" -}}
 - name: LIVEFARM_CONFIG
   value: /etc/livefarm/config.json
@@ -106,6 +127,13 @@ data:
       name: {{ $.root.Values.redis.urlSecret.name }}
       key: {{ $.root.Values.redis.urlSecret.key }}
 {{- end }}
+{{- end }}
+{{- range .databaseKeys }}
+- name: {{ printf "LIVEFARM_%s" (. | upper | replace "." "__") }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "livefarm.databaseSecretName" $.root }}
+      key: {{ include "livefarm.databaseSecretKey" $.root }}
 {{- end }}
 {{- with .extra }}
 {{ toYaml . }}
