@@ -78,9 +78,7 @@ pub fn spawn_deliverer(
     store: Store,
     config: WebhookConfig,
 ) -> Result<DelivererHandle, WebhookError> {
-    config
-        .validate()
-        .map_err(|e| WebhookError::Unprocessable(e.to_string()))?;
+    config.validate()?;
     let sender = Sender::new(&config)?;
     let owner = format!("deliverer-{}", uuid_v4()?);
     let waker = DeliveryWaker::default();

@@ -2,6 +2,8 @@
 
 use livefarm_store::StoreError;
 
+use crate::ConfigError;
+
 /// A webhook operation's failure. [`WebhookError::status`] is the HTTP status the route
 /// answers with; the message is the `errors` item (Studio's wording where Studio has one).
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +17,9 @@ pub enum WebhookError {
     /// 404: `webhook not found` / `webhook log not found`.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The `webhooks` configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The HTTP client could not be built (TLS setup).
     #[error("webhook http client: {0}")]
     Client(String),
@@ -33,7 +38,7 @@ impl WebhookError {
             // the store's own limits on what a request gave (a cursor, a length)
             WebhookError::Store(StoreError::Invalid { .. }) => 400,
             WebhookError::Store(StoreError::NotFound { .. }) => 404,
-            WebhookError::Client(_) | WebhookError::Store(_) => 500,
+            WebhookError::Config(_) | WebhookError::Client(_) | WebhookError::Store(_) => 500,
         }
     }
 }
