@@ -512,7 +512,9 @@ async fn claim_race(store: Store) {
         .await
         .expect("create");
     let store = Arc::new(store);
-    // many rounds of two claimers on one due delivery: exactly one gets it each time
+    const CLAIMERS: usize = 8;
+    // many rounds of several claimers released together on one due delivery: exactly one
+    // gets it each time
     for round in 0..25 {
         let id = format!("race-{round}");
         store
@@ -520,13 +522,16 @@ async fn claim_race(store: Store) {
             .await
             .expect("enqueue");
         let now = now_ms() + 1;
-        let claimers: Vec<_> = ["a", "b"]
-            .into_iter()
-            .map(|owner| {
+        let start = Arc::new(tokio::sync::Barrier::new(CLAIMERS));
+        let claimers: Vec<_> = (0..CLAIMERS)
+            .map(|i| {
                 let store = Arc::clone(&store);
+                let start = Arc::clone(&start);
                 tokio::spawn(async move {
+                    let owner = format!("claimer-{i}");
+                    start.wait().await;
                     store
-                        .claim_due(now, 60_000, 10, 10, owner)
+                        .claim_due(now, 60_000, 10, 10, &owner)
                         .await
                         .expect("claim")
                 })
