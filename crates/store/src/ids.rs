@@ -19,15 +19,38 @@ pub fn uuid_v4() -> Result<String, StoreError> {
     let mut b = random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = to_hex(&b);
-    Ok(format!(
+    Ok(uuid_text(&b))
+}
+
+/// The usual lowercase text form of 16 UUID bytes.
+fn uuid_text(b: &[u8; 16]) -> String {
+    let hex = to_hex(b);
+    format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
         &hex[8..12],
         &hex[12..16],
         &hex[16..20],
         &hex[20..32]
-    ))
+    )
+}
+
+/// A UUID (version 5 layout, SHA-256 instead of SHA-1) determined by `parts`: the same parts
+/// always give the same id, so an event replayed from the bus gets the id it had the first
+/// time and is delivered once. Each part is length-prefixed, so `["ab", "c"]` and
+/// `["a", "bc"]` differ.
+pub fn derived_uuid(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(&b)
 }
 
 /// `len` random base36 characters, each equally likely.
@@ -112,6 +135,16 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
         assert_ne!(id, uuid_v4().expect("uuid"));
+    }
+
+    #[test]
+    fn derived_uuids_are_stable_and_unambiguous() {
+        let id = derived_uuid(&["session-1", "stream.started"]);
+        assert_eq!(id, derived_uuid(&["session-1", "stream.started"]));
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "5");
+        assert_ne!(id, derived_uuid(&["session-1", "stream.idle"]));
+        assert_ne!(derived_uuid(&["ab", "c"]), derived_uuid(&["a", "bc"]));
     }
 
     #[test]

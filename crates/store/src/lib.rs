@@ -1,5 +1,5 @@
-//! `livefarm-store`: the control plane's tenant data (tenants, API keys, streams) in a SQL
-//! database through sqlx.
+//! `livefarm-store`: the control plane's tenant data (tenants, API keys, streams, webhooks and
+//! their delivery queue) in a SQL database through sqlx.
 //!
 //! One [`Store`] serves both backends with the same SQL text, picked by URL:
 //! - `sqlite://PATH` (created when missing) or `sqlite::memory:`: the embedded default of
@@ -21,6 +21,7 @@ mod streams;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -33,6 +34,11 @@ pub use streams::{
     NewStream, Page, StreamPatch, StreamRecord, Terminate, MAX_PAGE, MAX_SPEC_BYTES,
 };
 pub use tenants::{ApiKey, Authenticated, CreatedApiKey, Tenant};
+pub use webhooks::{
+    Attempt, AttemptOutcome, ClaimedDelivery, DeliveryRecord, DeliveryState, EventRecord, NewEvent,
+    NewLog, NewWebhook, RecordedAttempt, WebhookLogRecord, WebhookRecord, MAX_EVENT_PART_BYTES,
+    MAX_SECRET_LEN, MAX_URL_LEN,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -150,10 +150,16 @@ fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
 
 /// `(created_at, id)` of the last item of a page, as an opaque cursor.
 fn encode_cursor(record: &StreamRecord) -> String {
-    format!("{}.{}", record.created_at, record.id)
+    cursor_of(record.created_at, &record.id)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
+/// The opaque cursor after the row `(created_at, id)` of a newest-first list.
+pub(crate) fn cursor_of(created_at: i64, id: &str) -> String {
+    format!("{created_at}.{id}")
+}
+
+/// `(created_at, id)` of a cursor from [`cursor_of`].
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
     cursor
         .split_once('.')
         .and_then(|(at, id)| Some((at.parse().ok()?, id)))

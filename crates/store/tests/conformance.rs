@@ -106,7 +106,7 @@ async fn migrations(store: Store, url: String) {
     for racer in racers {
         let report = racer.await.expect("no panic");
         assert!(report.applied.is_empty(), "{report:?}");
-        assert_eq!(report.version, MIGRATIONS.len() as i64);
+        assert_eq!(report.version, MIGRATIONS.last().expect("one").version);
     }
 
     // a migration changed after it was applied is refused, and changes nothing
