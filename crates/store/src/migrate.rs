@@ -23,11 +23,18 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tenants, api keys, streams",
-    sql: include_str!("../migrations/0001_tenants_keys_streams.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tenants, api keys, streams",
+        sql: include_str!("../migrations/0001_tenants_keys_streams.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sessions and recordings",
+        sql: include_str!("../migrations/0002_sessions.sql"),
+    },
+];
 
 /// What [`Store::migrate`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
