@@ -234,7 +234,16 @@ fn encode_cursor(record: &SessionRecord) -> String {
 macro_rules! grow {
     ($column:literal, $n:literal) => {
         concat!(
-            $column, " = CASE WHEN ", $column, " < ", $n, " THEN ", $n, " ELSE ", $column, " END"
+            $column,
+            " = CASE WHEN ",
+            $column,
+            " < ",
+            $n,
+            " THEN ",
+            $n,
+            " ELSE ",
+            $column,
+            " END"
         )
     };
 }

@@ -28,7 +28,9 @@ const CASES: &[(&str, Case)] = &[
     ("transitions", |s, u| Box::pin(transitions(s, u))),
     ("tenancy", |s, u| Box::pin(tenancy(s, u))),
     ("sessions", |s, u| Box::pin(sessions(s, u))),
-    ("session_transitions", |s, u| Box::pin(session_transitions(s, u))),
+    ("session_transitions", |s, u| {
+        Box::pin(session_transitions(s, u))
+    }),
     ("recordings", |s, u| Box::pin(recordings(s, u))),
 ];
 
@@ -766,7 +768,10 @@ async fn sessions(store: Store, _url: String) {
         .list_sessions(&tenant.id, &all, &page(100, None))
         .await
         .expect("list");
-    assert_eq!((ids(listed), next), (vec!["s-2".to_owned(), "s-1".to_owned()], None));
+    assert_eq!(
+        (ids(listed), next),
+        (vec!["s-2".to_owned(), "s-1".to_owned()], None)
+    );
     let recorded_only = SessionFilter {
         record: Some(true),
         ..SessionFilter::default()
@@ -781,7 +786,10 @@ async fn sessions(store: Store, _url: String) {
         ..SessionFilter::default()
     };
     assert_eq!(
-        store.count_sessions(&tenant.id, &unrecorded).await.expect("count"),
+        store
+            .count_sessions(&tenant.id, &unrecorded)
+            .await
+            .expect("count"),
         1
     );
     let of_plain_with_segments = SessionFilter {
@@ -808,7 +816,12 @@ async fn sessions(store: Store, _url: String) {
     // pagination over many sessions, some sharing a start time
     for i in 0..23 {
         store
-            .open_session(&new_session(&format!("p-{i:02}"), &plain, 10_000 + i / 3, 100))
+            .open_session(&new_session(
+                &format!("p-{i:02}"),
+                &plain,
+                10_000 + i / 3,
+                100,
+            ))
             .await
             .expect("open");
     }
@@ -833,11 +846,21 @@ async fn sessions(store: Store, _url: String) {
         store
             .list_sessions(&tenant.id, &all, &page(10, Some("' OR 1=1 --".to_owned())))
             .await,
-        Err(StoreError::Invalid { field: "cursor", .. })
+        Err(StoreError::Invalid {
+            field: "cursor",
+            ..
+        })
     ));
-    assert_eq!(store.count_sessions(&tenant.id, &all).await.expect("count"), 25);
     assert_eq!(
-        store.stream_sessions(&recorded.id, 10).await.expect("of stream").len(),
+        store.count_sessions(&tenant.id, &all).await.expect("count"),
+        25
+    );
+    assert_eq!(
+        store
+            .stream_sessions(&recorded.id, 10)
+            .await
+            .expect("of stream")
+            .len(),
         1
     );
 }
@@ -868,10 +891,16 @@ async fn session_transitions(store: Store, _url: String) {
         }));
     }
     for racer in racers {
-        assert!(racer.await.expect("no panic"), "the session owes stream.started");
+        assert!(
+            racer.await.expect("no panic"),
+            "the session owes stream.started"
+        );
     }
     let session = store.session_by_id("a").await.expect("get").expect("found");
-    assert_eq!(session.unsent_events(), [(session_events::STREAM_STARTED, "stream.started")]);
+    assert_eq!(
+        session.unsent_events(),
+        [(session_events::STREAM_STARTED, "stream.started")]
+    );
     store
         .mark_events_sent("a", session_events::STREAM_STARTED)
         .await
@@ -883,7 +912,11 @@ async fn session_transitions(store: Store, _url: String) {
         .expect("found")
         .unsent_events()
         .is_empty());
-    assert!(store.sessions_owing_events(10).await.expect("owing").is_empty());
+    assert!(store
+        .sessions_owing_events(10)
+        .await
+        .expect("owing")
+        .is_empty());
 
     // a reconnect: session b starts while the stream is active; b owes no stream.started
     store
@@ -904,7 +937,11 @@ async fn session_transitions(store: Store, _url: String) {
         .touch_stream_last_seen(&stream.id, 3_000)
         .await
         .expect("touch");
-    assert!(store.idle_candidates(10_000, 2_000).await.expect("c").is_empty());
+    assert!(store
+        .idle_candidates(10_000, 2_000)
+        .await
+        .expect("c")
+        .is_empty());
     assert!(store
         .make_stream_idle(&stream.id, 10_000, 2_000)
         .await
@@ -932,8 +969,18 @@ async fn session_transitions(store: Store, _url: String) {
     assert_eq!(transitions.len(), 1, "{transitions:?}");
     assert_eq!(transitions[0].session_id.as_deref(), Some("b"));
     let b = store.session_by_id("b").await.expect("get").expect("found");
-    assert_eq!(b.unsent_events(), [(session_events::STREAM_IDLE, "stream.idle")]);
-    assert!(!store.stream_by_id(&stream.id).await.expect("get").expect("found").is_active);
+    assert_eq!(
+        b.unsent_events(),
+        [(session_events::STREAM_IDLE, "stream.idle")]
+    );
+    assert!(
+        !store
+            .stream_by_id(&stream.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .is_active
+    );
 
     // ingest vanished: no `ended`; the timeout idles it and ends the open session
     store
@@ -991,25 +1038,65 @@ async fn recordings(store: Store, _url: String) {
         [(session_events::RECORDING_STARTED, "recording.started")]
     );
     // not ended: nothing to finalize, no claim
-    assert!(store.recordings_to_finalize(10_000, 10).await.expect("list").is_empty());
-    assert!(!store.claim_recording("r-1", "x", 10_000, 1_000).await.expect("claim"));
+    assert!(store
+        .recordings_to_finalize(10_000, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(!store
+        .claim_recording("r-1", "x", 10_000, 1_000)
+        .await
+        .expect("claim"));
     assert!(store.end_session("r-1", 2_000, 5).await.expect("end"));
-    let ended = store.session_by_id("r-1").await.expect("get").expect("found");
+    let ended = store
+        .session_by_id("r-1")
+        .await
+        .expect("get")
+        .expect("found");
     assert!(ended.events_owed & session_events::RECORDING_WAITING != 0);
 
     // one replica holds the lease; another gets it only after it lapsed
     let found = store.recordings_to_finalize(3_000, 10).await.expect("list");
     assert_eq!(found.len(), 1);
-    assert!(store.claim_recording("r-1", "one", 3_000, 1_000).await.expect("claim"));
-    assert!(!store.claim_recording("r-1", "two", 3_500, 1_000).await.expect("claim"));
-    assert!(store.recordings_to_finalize(3_500, 10).await.expect("list").is_empty());
-    assert!(store.claim_recording("r-1", "one", 3_600, 1_000).await.expect("renew"));
-    assert!(store.claim_recording("r-1", "two", 4_601, 1_000).await.expect("lapsed"));
+    assert!(store
+        .claim_recording("r-1", "one", 3_000, 1_000)
+        .await
+        .expect("claim"));
+    assert!(!store
+        .claim_recording("r-1", "two", 3_500, 1_000)
+        .await
+        .expect("claim"));
+    assert!(store
+        .recordings_to_finalize(3_500, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .claim_recording("r-1", "one", 3_600, 1_000)
+        .await
+        .expect("renew"));
+    assert!(store
+        .claim_recording("r-1", "two", 4_601, 1_000)
+        .await
+        .expect("lapsed"));
 
-    assert!(store.mark_recording_ready("r-1", 5_000).await.expect("ready"));
-    assert!(!store.mark_recording_ready("r-1", 5_001).await.expect("twice"));
-    assert!(!store.mark_recording_failed("r-1", "late").await.expect("after ready"));
-    let ready = store.session_by_id("r-1").await.expect("get").expect("found");
+    assert!(store
+        .mark_recording_ready("r-1", 5_000)
+        .await
+        .expect("ready"));
+    assert!(!store
+        .mark_recording_ready("r-1", 5_001)
+        .await
+        .expect("twice"));
+    assert!(!store
+        .mark_recording_failed("r-1", "late")
+        .await
+        .expect("after ready"));
+    let ready = store
+        .session_by_id("r-1")
+        .await
+        .expect("get")
+        .expect("found");
     assert_eq!(ready.recording_status, RecordingStatus::Ready);
     assert_eq!(ready.recording_ready_at, Some(5_000));
     assert!(ready.events_owed & session_events::RECORDING_READY != 0);
@@ -1032,8 +1119,18 @@ async fn recordings(store: Store, _url: String) {
             .expect("overdue"),
         ["r-2"]
     );
-    assert!(!store.mark_recording_ready("r-2", 8_000).await.expect("late"));
-    let failed = store.session_by_id("r-2").await.expect("get").expect("found");
+    assert!(!store
+        .mark_recording_ready("r-2", 8_000)
+        .await
+        .expect("late"));
+    let failed = store
+        .session_by_id("r-2")
+        .await
+        .expect("get")
+        .expect("found");
     assert_eq!(failed.recording_status, RecordingStatus::Failed);
-    assert_eq!(failed.error.as_deref(), Some("recording not ready within 60 s"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("recording not ready within 60 s")
+    );
 }
