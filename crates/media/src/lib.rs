@@ -15,6 +15,7 @@ pub mod fps;
 mod gpu_scale;
 mod hw;
 pub mod io;
+mod remux;
 mod rendition;
 pub mod segmenter;
 mod session;
@@ -23,6 +24,7 @@ pub use accel::{AccelChoice, GpuInventory, GpuLease, GpuPool, StagePlan};
 pub use encode::EncoderSettings;
 pub use error::{MediaError, SegmentError};
 pub use io::InputFormat;
+pub use remux::{probe_duration, probe_tracks, remux_ts_to_mp4, RemuxReport, JUMP_TOLERANCE_US};
 pub use rendition::RenditionOutput;
 pub use session::{AudioMode, SegmentInput, SegmentOutput, SessionConfig, TranscodeSession};
 

@@ -17,6 +17,7 @@
 mod error;
 pub mod ids;
 mod migrate;
+mod sessions;
 mod streams;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -30,6 +31,10 @@ use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport, MIGRATIONS};
+pub use sessions::{
+    session_events, IdleTransition, NewSession, RecordingStatus, SessionCounters, SessionFilter,
+    SessionRecord,
+};
 pub use streams::{
     NewStream, Page, StreamPatch, StreamRecord, Terminate, MAX_PAGE, MAX_SPEC_BYTES,
 };

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0001_tenants_keys_streams.sql"),
     },
     Migration {
+        version: 2,
+        name: "sessions and recordings",
+        sql: include_str!("../migrations/0002_sessions.sql"),
+    },
+    Migration {
         version: 3,
         name: "webhooks, events, deliveries, logs",
         sql: include_str!("../migrations/0003_webhooks.sql"),

@@ -110,7 +110,7 @@ fn encode_spec(spec: &Map<String, Value>) -> Result<String, StoreError> {
     Ok(text)
 }
 
-fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
+pub(crate) fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
     let id: String = row.try_get("id")?;
     let spec: String = row.try_get("spec")?;
     let spec = match serde_json::from_str::<Value>(&spec) {

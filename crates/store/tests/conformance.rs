@@ -10,7 +10,8 @@ use std::sync::Arc;
 use livefarm_store::ids::api_key_hash;
 use livefarm_store::testing::PgServer;
 use livefarm_store::{
-    Backend, Migration, NewStream, Page, Store, StoreError, StoreOptions, StreamPatch, Terminate,
+    session_events, Backend, Migration, NewSession, NewStream, Page, RecordingStatus,
+    SessionCounters, SessionFilter, Store, StoreError, StoreOptions, StreamPatch, Terminate,
     MIGRATIONS,
 };
 use serde_json::{json, Map, Value};
@@ -26,6 +27,11 @@ const CASES: &[(&str, Case)] = &[
     ("pagination", |s, u| Box::pin(pagination(s, u))),
     ("transitions", |s, u| Box::pin(transitions(s, u))),
     ("tenancy", |s, u| Box::pin(tenancy(s, u))),
+    ("sessions", |s, u| Box::pin(sessions(s, u))),
+    ("session_transitions", |s, u| {
+        Box::pin(session_transitions(s, u))
+    }),
+    ("recordings", |s, u| Box::pin(recordings(s, u))),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,4 +632,505 @@ async fn tenancy(store: Store, _url: String) {
     assert!(!untouched.suspended);
     assert_eq!(untouched.last_terminated_at, None);
     assert_eq!(store.tenants().await.expect("tenants").len(), 2);
+}
+
+async fn live_stream(store: &Store, tenant: &str, record: bool) -> livefarm_store::StreamRecord {
+    store
+        .create_stream(
+            tenant,
+            NewStream {
+                name: "live".to_owned(),
+                record,
+                spec: spec(json!({"profiles": [{"name": "360p0"}]})),
+                ..NewStream::default()
+            },
+        )
+        .await
+        .expect("create")
+}
+
+fn new_session(
+    id: &str,
+    stream: &livefarm_store::StreamRecord,
+    at: i64,
+    first_seq: i64,
+) -> NewSession {
+    NewSession {
+        id: id.to_owned(),
+        stream_id: stream.id.clone(),
+        tenant_id: stream.tenant_id.clone(),
+        name: stream.name.clone(),
+        record: stream.record,
+        spec: spec(json!({"profiles": [{"name": "360p0"}]})),
+        protocol: "rtmp".to_owned(),
+        created_at: at,
+        first_seq,
+    }
+}
+
+async fn sessions(store: Store, _url: String) {
+    let tenant = store.create_tenant("acme").await.expect("tenant");
+    let other = store.create_tenant("other").await.expect("tenant");
+    let recorded = live_stream(&store, &tenant.id, true).await;
+    let plain = live_stream(&store, &tenant.id, false).await;
+
+    let (made, created) = store
+        .open_session(&new_session("s-1", &recorded, 1_000, 0))
+        .await
+        .expect("open");
+    assert!(created);
+    assert_eq!(made.recording_status, RecordingStatus::Waiting);
+    assert_eq!(made.first_seq, 0);
+    assert_eq!(made.ended_at, None);
+    assert_eq!(
+        Value::Object(made.spec.clone()),
+        json!({"profiles": [{"name": "360p0"}]})
+    );
+    // a replayed `started` keeps the first row
+    let mut replay = new_session("s-1", &recorded, 9_999, 7);
+    replay.name = "changed".to_owned();
+    let (again, created) = store.open_session(&replay).await.expect("reopen");
+    assert!(!created);
+    assert_eq!(again, made);
+    let (plain_session, _) = store
+        .open_session(&new_session("s-2", &plain, 2_000, 0))
+        .await
+        .expect("open");
+    assert_eq!(plain_session.recording_status, RecordingStatus::None);
+    assert!(matches!(
+        store
+            .open_session(&NewSession {
+                stream_id: "no-such-stream".to_owned(),
+                ..new_session("s-x", &plain, 1, 0)
+            })
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // counters converge on the highest absolute values, whatever order replicas write in
+    let high = SessionCounters {
+        source_segments: 5,
+        transcoded_segments: 20,
+        source_duration_ms: 10_000,
+        transcoded_duration_ms: 40_000,
+        source_bytes: 5_000,
+        transcoded_bytes: 9_000,
+    };
+    let low = SessionCounters {
+        source_segments: 3,
+        transcoded_bytes: 10_000,
+        ..SessionCounters::default()
+    };
+    assert!(store
+        .update_session_counters("s-1", &high, 5_000)
+        .await
+        .expect("write"));
+    assert!(store
+        .update_session_counters("s-1", &low, 4_000)
+        .await
+        .expect("write"));
+    assert!(store
+        .update_session_counters("s-1", &high, 5_000)
+        .await
+        .expect("rewrite"));
+    let read = store
+        .session(&tenant.id, "s-1")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        read.counters,
+        SessionCounters {
+            transcoded_bytes: 10_000,
+            ..high
+        }
+    );
+    assert_eq!(read.last_seen, 5_000);
+    assert!(!store
+        .update_session_counters("nope", &high, 1)
+        .await
+        .expect("unknown"));
+
+    // tenancy
+    assert_eq!(store.session(&other.id, "s-1").await.expect("get"), None);
+    let (none, _) = store
+        .list_sessions(&other.id, &SessionFilter::default(), &page(100, None))
+        .await
+        .expect("list");
+    assert!(none.is_empty());
+
+    // filters: record, stream, with segments
+    let all = SessionFilter::default();
+    let ids = |list: Vec<livefarm_store::SessionRecord>| {
+        list.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    let (listed, next) = store
+        .list_sessions(&tenant.id, &all, &page(100, None))
+        .await
+        .expect("list");
+    assert_eq!(
+        (ids(listed), next),
+        (vec!["s-2".to_owned(), "s-1".to_owned()], None)
+    );
+    let recorded_only = SessionFilter {
+        record: Some(true),
+        ..SessionFilter::default()
+    };
+    let (listed, _) = store
+        .list_sessions(&tenant.id, &recorded_only, &page(100, None))
+        .await
+        .expect("list");
+    assert_eq!(ids(listed), ["s-1"]);
+    let unrecorded = SessionFilter {
+        record: Some(false),
+        ..SessionFilter::default()
+    };
+    assert_eq!(
+        store
+            .count_sessions(&tenant.id, &unrecorded)
+            .await
+            .expect("count"),
+        1
+    );
+    let of_plain_with_segments = SessionFilter {
+        stream_id: Some(plain.id.clone()),
+        with_segments: true,
+        ..SessionFilter::default()
+    };
+    let (listed, _) = store
+        .list_sessions(&tenant.id, &of_plain_with_segments, &page(100, None))
+        .await
+        .expect("list");
+    assert!(listed.is_empty(), "s-2 has no segments");
+    let of_recorded_with_segments = SessionFilter {
+        stream_id: Some(recorded.id.clone()),
+        with_segments: true,
+        ..SessionFilter::default()
+    };
+    let (listed, _) = store
+        .list_sessions(&tenant.id, &of_recorded_with_segments, &page(100, None))
+        .await
+        .expect("list");
+    assert_eq!(ids(listed), ["s-1"]);
+
+    // pagination over many sessions, some sharing a start time
+    for i in 0..23 {
+        store
+            .open_session(&new_session(
+                &format!("p-{i:02}"),
+                &plain,
+                10_000 + i / 3,
+                100,
+            ))
+            .await
+            .expect("open");
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (list, next) = store
+            .list_sessions(&tenant.id, &all, &page(10, cursor))
+            .await
+            .expect("page");
+        seen.extend(list.into_iter().map(|s| (s.created_at, s.id)));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first, every session once");
+    assert!(matches!(
+        store
+            .list_sessions(&tenant.id, &all, &page(10, Some("' OR 1=1 --".to_owned())))
+            .await,
+        Err(StoreError::Invalid {
+            field: "cursor",
+            ..
+        })
+    ));
+    assert_eq!(
+        store.count_sessions(&tenant.id, &all).await.expect("count"),
+        25
+    );
+    assert_eq!(
+        store
+            .stream_sessions(&recorded.id, 10)
+            .await
+            .expect("of stream")
+            .len(),
+        1
+    );
+}
+
+fn page(limit: u32, cursor: Option<String>) -> Page {
+    Page { limit, cursor }
+}
+
+async fn session_transitions(store: Store, _url: String) {
+    let tenant = store.create_tenant("acme").await.expect("tenant");
+    let stream = live_stream(&store, &tenant.id, false).await;
+    let store = Arc::new(store);
+    store
+        .open_session(&new_session("a", &stream, 1_000, 0))
+        .await
+        .expect("open");
+
+    // replicas racing on the same `started`: one transition, owed by the session
+    let mut racers = Vec::new();
+    for i in 0..6 {
+        let store = Arc::clone(&store);
+        let id = stream.id.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .activate_stream_for_session(&id, "a", 1_000 + i)
+                .await
+                .expect("activate")
+        }));
+    }
+    for racer in racers {
+        assert!(
+            racer.await.expect("no panic"),
+            "the session owes stream.started"
+        );
+    }
+    let session = store.session_by_id("a").await.expect("get").expect("found");
+    assert_eq!(
+        session.unsent_events(),
+        [(session_events::STREAM_STARTED, "stream.started")]
+    );
+    store
+        .mark_events_sent("a", session_events::STREAM_STARTED)
+        .await
+        .expect("sent");
+    assert!(store
+        .session_by_id("a")
+        .await
+        .expect("get")
+        .expect("found")
+        .unsent_events()
+        .is_empty());
+    assert!(store
+        .sessions_owing_events(10)
+        .await
+        .expect("owing")
+        .is_empty());
+
+    // a reconnect: session b starts while the stream is active; b owes no stream.started
+    store
+        .open_session(&new_session("b", &stream, 2_000, 10))
+        .await
+        .expect("open b");
+    assert!(!store
+        .activate_stream_for_session(&stream.id, "b", 2_000)
+        .await
+        .expect("activate"));
+    assert!(store.end_session("a", 1_900, 10).await.expect("end a"));
+    assert!(!store.end_session("a", 5_000, 99).await.expect("replay"));
+    let a = store.session_by_id("a").await.expect("get").expect("found");
+    assert_eq!((a.ended_at, a.next_seq), (Some(1_900), Some(10)));
+
+    // b is open: never a candidate by grace; only by the timeout on lastSeen
+    store
+        .touch_stream_last_seen(&stream.id, 3_000)
+        .await
+        .expect("touch");
+    assert!(store
+        .idle_candidates(10_000, 2_000)
+        .await
+        .expect("c")
+        .is_empty());
+    assert!(store
+        .make_stream_idle(&stream.id, 10_000, 2_000)
+        .await
+        .expect("idle")
+        .is_none());
+    // b ended: a candidate once its end is older than the grace
+    assert!(store.end_session("b", 4_000, 20).await.expect("end b"));
+    assert!(store.idle_candidates(3_999, 0).await.expect("c").is_empty());
+    assert_eq!(
+        store.idle_candidates(4_000, 0).await.expect("c"),
+        vec![stream.id.clone()]
+    );
+    let mut racers = Vec::new();
+    for _ in 0..6 {
+        let store = Arc::clone(&store);
+        let id = stream.id.clone();
+        racers.push(tokio::spawn(async move {
+            store.make_stream_idle(&id, 4_000, 0).await.expect("idle")
+        }));
+    }
+    let mut transitions = Vec::new();
+    for racer in racers {
+        transitions.extend(racer.await.expect("no panic"));
+    }
+    assert_eq!(transitions.len(), 1, "{transitions:?}");
+    assert_eq!(transitions[0].session_id.as_deref(), Some("b"));
+    let b = store.session_by_id("b").await.expect("get").expect("found");
+    assert_eq!(
+        b.unsent_events(),
+        [(session_events::STREAM_IDLE, "stream.idle")]
+    );
+    assert!(
+        !store
+            .stream_by_id(&stream.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .is_active
+    );
+
+    // ingest vanished: no `ended`; the timeout idles it and ends the open session
+    store
+        .open_session(&new_session("c", &stream, 6_000, 20))
+        .await
+        .expect("open c");
+    assert!(store
+        .activate_stream_for_session(&stream.id, "c", 6_000)
+        .await
+        .expect("activate"));
+    store
+        .update_session_counters("c", &SessionCounters::default(), 7_000)
+        .await
+        .expect("seen");
+    store
+        .touch_stream_last_seen(&stream.id, 7_000)
+        .await
+        .expect("touch");
+    assert!(store.idle_candidates(0, 7_000).await.expect("c").is_empty());
+    assert_eq!(
+        store.idle_candidates(0, 7_001).await.expect("c"),
+        vec![stream.id.clone()]
+    );
+    let idle = store
+        .make_stream_idle(&stream.id, 0, 7_001)
+        .await
+        .expect("idle")
+        .expect("made idle");
+    assert_eq!(idle.session_id.as_deref(), Some("c"));
+    let c = store.session_by_id("c").await.expect("get").expect("found");
+    assert_eq!((c.ended_at, c.next_seq), (Some(7_000), None));
+    // ingest's late `ended` fills in the range but does not end it again
+    assert!(!store.end_session("c", 9_000, 25).await.expect("late end"));
+    let c = store.session_by_id("c").await.expect("get").expect("found");
+    assert_eq!((c.ended_at, c.next_seq), (Some(7_000), Some(25)));
+    let owing: Vec<String> = store
+        .sessions_owing_events(10)
+        .await
+        .expect("owing")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(owing, ["b", "c"]);
+}
+
+async fn recordings(store: Store, _url: String) {
+    let tenant = store.create_tenant("acme").await.expect("tenant");
+    let stream = live_stream(&store, &tenant.id, true).await;
+    let (opened, _) = store
+        .open_session(&new_session("r-1", &stream, 1_000, 0))
+        .await
+        .expect("open");
+    assert_eq!(
+        opened.unsent_events(),
+        [(session_events::RECORDING_STARTED, "recording.started")]
+    );
+    // not ended: nothing to finalize, no claim
+    assert!(store
+        .recordings_to_finalize(10_000, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(!store
+        .claim_recording("r-1", "x", 10_000, 1_000)
+        .await
+        .expect("claim"));
+    assert!(store.end_session("r-1", 2_000, 5).await.expect("end"));
+    let ended = store
+        .session_by_id("r-1")
+        .await
+        .expect("get")
+        .expect("found");
+    assert!(ended.events_owed & session_events::RECORDING_WAITING != 0);
+
+    // one replica holds the lease; another gets it only after it lapsed
+    let found = store.recordings_to_finalize(3_000, 10).await.expect("list");
+    assert_eq!(found.len(), 1);
+    assert!(store
+        .claim_recording("r-1", "one", 3_000, 1_000)
+        .await
+        .expect("claim"));
+    assert!(!store
+        .claim_recording("r-1", "two", 3_500, 1_000)
+        .await
+        .expect("claim"));
+    assert!(store
+        .recordings_to_finalize(3_500, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .claim_recording("r-1", "one", 3_600, 1_000)
+        .await
+        .expect("renew"));
+    assert!(store
+        .claim_recording("r-1", "two", 4_601, 1_000)
+        .await
+        .expect("lapsed"));
+
+    assert!(store
+        .mark_recording_ready("r-1", 5_000)
+        .await
+        .expect("ready"));
+    assert!(!store
+        .mark_recording_ready("r-1", 5_001)
+        .await
+        .expect("twice"));
+    assert!(!store
+        .mark_recording_failed("r-1", "late")
+        .await
+        .expect("after ready"));
+    let ready = store
+        .session_by_id("r-1")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(ready.recording_status, RecordingStatus::Ready);
+    assert_eq!(ready.recording_ready_at, Some(5_000));
+    assert!(ready.events_owed & session_events::RECORDING_READY != 0);
+
+    // the hard deadline fails what still waits; a finalizer that comes later loses
+    store
+        .open_session(&new_session("r-2", &stream, 6_000, 5))
+        .await
+        .expect("open");
+    assert!(store.end_session("r-2", 7_000, 9).await.expect("end"));
+    assert!(store
+        .fail_overdue_recordings(7_000, "deadline")
+        .await
+        .expect("not yet")
+        .is_empty());
+    assert_eq!(
+        store
+            .fail_overdue_recordings(7_001, "recording not ready within 60 s")
+            .await
+            .expect("overdue"),
+        ["r-2"]
+    );
+    assert!(!store
+        .mark_recording_ready("r-2", 8_000)
+        .await
+        .expect("late"));
+    let failed = store
+        .session_by_id("r-2")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(failed.recording_status, RecordingStatus::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("recording not ready within 60 s")
+    );
 }

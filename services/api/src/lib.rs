@@ -10,8 +10,10 @@ mod config;
 mod consumer;
 mod error;
 mod http;
+pub mod lifecycle;
 mod metrics;
 mod playlist;
+pub mod recording;
 mod snapshot;
 
 use std::net::SocketAddr;
