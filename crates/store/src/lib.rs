@@ -17,6 +17,7 @@
 mod error;
 pub mod ids;
 mod migrate;
+mod stream_query;
 mod streams;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -29,6 +30,7 @@ use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport, MIGRATIONS};
+pub use stream_query::{Bounds, StreamFilter};
 pub use streams::{
     NewStream, Page, StreamPatch, StreamRecord, Terminate, MAX_PAGE, MAX_SPEC_BYTES,
 };

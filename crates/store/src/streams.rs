@@ -86,7 +86,7 @@ pub enum Terminate {
 /// `SELECT <every stream column>` followed by the rest of the query, as one static string
 /// (sqlx takes only static SQL without an explicit audit; values are always bound).
 macro_rules! select_streams {
-    ($($rest:literal),+) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT id, tenant_id, name, stream_key, playback_id, record, suspended, is_active, \
              last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec \
@@ -95,6 +95,7 @@ macro_rules! select_streams {
         )
     };
 }
+pub(crate) use select_streams;
 
 fn encode_spec(spec: &Map<String, Value>) -> Result<String, StoreError> {
     let text = serde_json::to_string(spec).map_err(|e| StoreError::Invalid {
@@ -110,7 +111,7 @@ fn encode_spec(spec: &Map<String, Value>) -> Result<String, StoreError> {
     Ok(text)
 }
 
-fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
+pub(crate) fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
     let id: String = row.try_get("id")?;
     let spec: String = row.try_get("spec")?;
     let spec = match serde_json::from_str::<Value>(&spec) {
@@ -149,11 +150,11 @@ fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
 }
 
 /// `(created_at, id)` of the last item of a page, as an opaque cursor.
-fn encode_cursor(record: &StreamRecord) -> String {
+pub(crate) fn encode_cursor(record: &StreamRecord) -> String {
     format!("{}.{}", record.created_at, record.id)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
     cursor
         .split_once('.')
         .and_then(|(at, id)| Some((at.parse().ok()?, id)))
