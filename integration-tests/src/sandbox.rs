@@ -11,6 +11,7 @@ use std::sync::Arc;
 use livefarm_bus::JobBus;
 use livefarm_runtime::Shutdown;
 use livefarm_storage::Storage;
+use livefarm_store::{Store, StoreOptions};
 use livefarm_testkit::{free_addr, RedisServer, RedisServerConfig, ServiceProcess};
 use livefarm_transcoder::TranscoderConfig;
 
@@ -73,9 +74,11 @@ impl SandboxBuilder {
         let storage = Storage::from_url(&storage_url)
             .await
             .unwrap_or_else(|error| panic!("sandbox storage {storage_url}: {error}"));
+        let database_url = format!("sqlite://{}", dir.path().join("livefarm.db").display());
         Sandbox {
             bus_url,
             storage_url,
+            database_url,
             bus,
             storage,
             shutdown: Shutdown::new(),
@@ -91,6 +94,9 @@ pub struct Sandbox {
     pub bus_url: String,
     /// `file://` storage in [`Sandbox::dir`].
     pub storage_url: String,
+    /// The control-plane database every service of the sandbox shares: a SQLite file in
+    /// [`Sandbox::dir`] (made, with its schema, by [`Sandbox::store`] or the first api).
+    pub database_url: String,
     /// A connection to the bus, for the test.
     pub bus: Arc<dyn JobBus>,
     /// The storage, for the test.
@@ -121,6 +127,39 @@ impl Sandbox {
             .as_ref()
             .map(RedisServer::url)
             .expect("a sandbox built with .redis()")
+    }
+
+    /// The sandbox's database, migrated.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.database_url, &StoreOptions::default())
+            .await
+            .unwrap_or_else(|error| panic!("sandbox database {}: {error}", self.database_url))
+    }
+
+    /// A new tenant named `tenant` and an API key of it: (tenant id, the key's secret), for
+    /// `Authorization: Bearer <key>` on the api.
+    pub async fn api_key(&self, tenant: &str) -> (String, String) {
+        let store = self.store().await;
+        let tenant = store.create_tenant(tenant).await.expect("sandbox tenant");
+        let key = store
+            .create_api_key(&tenant.id, "sandbox")
+            .await
+            .expect("sandbox api key");
+        store.close().await;
+        (tenant.id, key.secret)
+    }
+
+    /// An api's configuration on the sandbox's bus, storage and database, on free ports.
+    pub fn api_config(&self) -> livefarm_api::ApiConfig {
+        livefarm_api::ApiConfig {
+            listen: free_addr(),
+            admin_listen: free_addr(),
+            bus_url: self.bus_url.clone(),
+            storage_url: self.storage_url.clone(),
+            database_url: self.database_url.clone(),
+            poll_interval_ms: 50,
+            ..livefarm_api::ApiConfig::default()
+        }
     }
 
     /// Kills the sandbox's Redis (SIGKILL) and starts it again on the same port.

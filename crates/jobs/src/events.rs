@@ -35,3 +35,22 @@ pub struct StreamEvent {
     /// Milliseconds since the epoch.
     pub at_ms: u64,
 }
+
+/// What the api asks ingest to do with a stream's live publisher.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamControlAction {
+    /// End the current session; the publisher may reconnect at once.
+    Terminate,
+    /// The stream was suspended: drop the publisher, refuse it until unsuspended.
+    Suspend,
+    /// The stream was deleted: drop the publisher for good.
+    Delete,
+}
+
+/// One entry of [`STREAM_CONTROL`](crate::STREAM_CONTROL).
+#[derive(Serialize, Deserialize)]
+pub struct StreamControl {
+    pub stream_id: String,
+    pub action: StreamControlAction,
+}

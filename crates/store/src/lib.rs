@@ -18,6 +18,7 @@ mod error;
 pub mod ids;
 mod migrate;
 mod sessions;
+mod stream_query;
 mod streams;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -35,6 +36,7 @@ pub use sessions::{
     session_events, IdleTransition, NewSession, RecordingStatus, SessionCounters, SessionFilter,
     SessionRecord,
 };
+pub use stream_query::{Bounds, StreamFilter};
 pub use streams::{
     NewStream, Page, StreamPatch, StreamRecord, Terminate, MAX_PAGE, MAX_SPEC_BYTES,
 };

@@ -86,7 +86,7 @@ pub enum Terminate {
 /// `SELECT <every stream column>` followed by the rest of the query, as one static string
 /// (sqlx takes only static SQL without an explicit audit; values are always bound).
 macro_rules! select_streams {
-    ($($rest:literal),+) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT id, tenant_id, name, stream_key, playback_id, record, suspended, is_active, \
              last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec \
@@ -95,6 +95,7 @@ macro_rules! select_streams {
         )
     };
 }
+pub(crate) use select_streams;
 
 fn encode_spec(spec: &Map<String, Value>) -> Result<String, StoreError> {
     let text = serde_json::to_string(spec).map_err(|e| StoreError::Invalid {
@@ -149,7 +150,7 @@ pub(crate) fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
 }
 
 /// `(created_at, id)` of the last item of a page, as an opaque cursor.
-fn encode_cursor(record: &StreamRecord) -> String {
+pub(crate) fn encode_cursor(record: &StreamRecord) -> String {
     cursor_of(record.created_at, &record.id)
 }
 

@@ -19,10 +19,14 @@ pub struct ApiConfig {
     pub admin_listen: SocketAddr,
     /// Job bus: `redis://host:port[/db]` or `memory://[name]` (one process only).
     pub bus_url: String,
-    /// Stream registry: `memory://[name]` (in-process; same name, same registry) or
-    /// `redis://host:port[/db]` (shared by every replica and by ingest; may be the bus's Redis,
-    /// keys live under `livefarm:registry:`).
-    pub registry_url: String,
+    /// The control-plane database (tenants, API keys, streams): `sqlite://PATH` (embedded; one
+    /// api process) or `postgres://USER:PASSWORD@HOST:PORT/DB` (shared by every replica).
+    /// Migrations are applied at start. Pass the password through the environment
+    /// (`LIVEFARM_DATABASE_URL`), not a file.
+    pub database_url: String,
+    /// Base of the URLs the API hands out (playback info, recordings), e.g.
+    /// `https://video.example.com`. Empty: `http://` and the request's `Host`.
+    pub public_url: String,
     /// Object store: a directory, `file:///dir`, `s3://bucket/prefix?...` or `memory://`.
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
@@ -46,7 +50,8 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9482)),
             bus_url: "redis://127.0.0.1:6379".to_owned(),
-            registry_url: "memory://".to_owned(),
+            database_url: "sqlite:///var/lib/livefarm/livefarm.db".to_owned(),
+            public_url: String::new(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
             poll_interval_ms: 500,
@@ -70,12 +75,15 @@ impl ApiConfig {
         if self.live_window == 0 {
             return Err(bad("live_window", "must be at least 1"));
         }
-        let schemes = ["memory://", "redis://", "rediss://", "redis+unix://"];
-        if !schemes.iter().any(|s| self.registry_url.starts_with(s)) {
+        if livefarm_store::Backend::from_url(&self.database_url).is_err() {
             return Err(bad(
-                "registry_url",
-                "expected memory://[name] or redis://host:port",
+                "database_url",
+                "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
             ));
+        }
+        let public = &self.public_url;
+        if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {
+            return Err(bad("public_url", "expected http(s)://host[:port][/path]"));
         }
         if self.poll_interval_ms == 0 {
             return Err(bad("poll_interval_ms", "must be at least 1"));
@@ -124,9 +132,19 @@ mod tests {
             ..ApiConfig::default()
         };
         assert!(bad.validate().expect_err("invalid").is_config());
-        assert_eq!(config.registry_url, "memory://");
+        assert_eq!(
+            config.database_url,
+            "sqlite:///var/lib/livefarm/livefarm.db"
+        );
         let bad = ApiConfig {
-            registry_url: "etcd://x".to_owned(),
+            database_url: "etcd://x".to_owned(),
+            ..ApiConfig::default()
+        };
+        let error = bad.validate().expect_err("invalid");
+        assert!(error.is_config());
+        assert!(error.to_string().contains("database_url"), "{error}");
+        let bad = ApiConfig {
+            public_url: "cdn.example".to_owned(),
             ..ApiConfig::default()
         };
         assert!(bad.validate().expect_err("invalid").is_config());

@@ -143,7 +143,7 @@ pub async fn apply_result(state: &AppState, result: &SegmentResult, start_ms: i6
         return false;
     }
     if !state.playlists.knows(stream_id) {
-        match state.registry.get(stream_id).await {
+        match state.store.stream_by_id(stream_id).await {
             Ok(stream) => state
                 .playlists
                 .set_record(stream_id, stream.is_some_and(|s| s.record)),

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use livefarm_bus::BusError;
-use livefarm_registry::RegistryError;
 use livefarm_runtime::RuntimeError;
 use livefarm_storage::StorageError;
+use livefarm_store::StoreError;
 
 /// Everything that can go wrong serving the API or building playlists.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +47,9 @@ pub enum ApiError {
     /// The HTTP server stopped with an I/O error.
     #[error("http server failed: {0}")]
     Serve(#[source] std::io::Error),
-    /// The stream registry failed.
+    /// The control-plane store (database) failed.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Store(#[from] StoreError),
 }
 
 impl ApiError {
@@ -61,21 +61,19 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Storage(StorageError::InvalidKey { .. }) => StatusCode::NOT_FOUND,
-            ApiError::Registry(RegistryError::Conflict { .. }) => StatusCode::CONFLICT,
-            ApiError::Registry(RegistryError::InvalidStream(_)) => StatusCode::BAD_REQUEST,
-            ApiError::Registry(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 impl livefarm_runtime::RunError for ApiError {
-    /// A bad value, or a bus, storage or registry URL that does not parse.
+    /// A bad value, or a bus, storage or database URL that does not parse.
     fn is_config(&self) -> bool {
         matches!(
             self,
             ApiError::Config { .. }
-                | ApiError::Registry(RegistryError::InvalidUrl { .. })
+                | ApiError::Store(StoreError::InvalidUrl { .. })
                 | ApiError::Bus(BusError::InvalidUrl { .. })
                 | ApiError::Storage(StorageError::InvalidUrl { .. })
                 | ApiError::Runtime(RuntimeError::Config(_))
@@ -91,6 +89,8 @@ impl IntoResponse for ApiError {
             ApiError::Storage(StorageError::NotFound { .. } | StorageError::InvalidKey { .. }) => {
                 "segment not found".to_owned()
             }
+            // database errors may carry internals; the log has them
+            ApiError::Store(_) => "the database is unavailable".to_owned(),
             other => other.to_string(),
         };
         if status.is_server_error() {

@@ -1,18 +1,17 @@
-//! The HTTP routes: the stream registry API and HLS playback, with CORS on everything.
+//! The HTTP router (built from the route table of [`crate::studio::routes`]) and HLS
+//! playback, with CORS on everything.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use livefarm_profiles::{parse_json_values, preset, studio_default_ladder, studio_preset, Profile};
+use axum::Router;
 use livefarm_storage::keys;
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::playlist::Layout;
+use crate::studio::error::ErrorBody;
+use crate::studio::StudioError;
 use crate::AppState;
 
 /// `Content-Type` of playlists.
@@ -24,22 +23,17 @@ const LIVE_CACHE: &str = "max-age=1";
 /// Ended playlists and segments never change.
 const FINAL_CACHE: &str = "max-age=3600";
 
-/// Every route of the service.
+/// Every route of the service (the table in [`crate::studio::routes`]), with CORS and
+/// request metrics on each; an unknown path is a 404 and a known path with another method a
+/// 405, both with Studio's error body.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/stream", post(create_stream).get(list_streams))
-        .route("/api/stream/{id}", get(get_stream).delete(delete_stream))
-        .route("/api/stream/{id}/end", post(end_stream))
-        .route("/hls/{playback_id}/index.m3u8", get(hls_master))
-        .route(
-            "/hls/{playback_id}/recording.m3u8",
-            get(hls_recording_master),
-        )
-        .route("/hls/{playback_id}/{rendition}/{file}", get(hls_rendition))
-        .route("/stream/{file}", get(livepeer_master))
-        .route("/stream/{id}/{file}", get(livepeer_media))
-        .route("/stream/{id}/{rendition}/{file}", get(livepeer_segment))
+    let mut router = Router::new();
+    for route in crate::studio::routes::table() {
+        router = router.route(route.path, route.handler);
+    }
+    router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(middleware::from_fn(cors))
         .with_state(state)
@@ -51,7 +45,7 @@ async fn cors(request: Request, next: Next) -> Response {
         let headers = preflight.headers_mut();
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -72,113 +66,33 @@ async fn cors(request: Request, next: Next) -> Response {
     response
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".to_owned())
+async fn not_found() -> StudioError {
+    StudioError::not_found()
 }
 
-async fn create_stream(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::BadRequest(
-            "body must be a json object".to_owned(),
-        ));
-    };
-    let name = match fields.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => {
-            return Err(ApiError::BadRequest(
-                "name must be a non-empty string".to_owned(),
-            ))
-        }
-    };
-    let profiles = match fields.get("profiles") {
-        None | Some(Value::Null) => studio_default_ladder(),
-        Some(value) => parse_profiles(value)?,
-    };
-    let record = match fields.get("record") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(record)) => *record,
-        Some(_) => return Err(ApiError::BadRequest("record must be a boolean".to_owned())),
-    };
-    let stream = state.registry.create(name, profiles, record).await?;
-    state.playlists.set_record(&stream.id, stream.record);
-    Ok((StatusCode::CREATED, Json(stream)).into_response())
+async fn method_not_allowed() -> StudioError {
+    StudioError::method_not_allowed()
 }
 
-/// Profiles as a JSON array of profile objects or of preset names.
-fn parse_profiles(value: &Value) -> Result<Vec<Profile>, ApiError> {
-    let bad = |reason: String| ApiError::BadRequest(format!("invalid profiles: {reason}"));
-    let Value::Array(entries) = value else {
-        return Err(bad("expected an array".to_owned()));
-    };
-    let profiles = if entries.iter().all(Value::is_string) {
-        entries
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|name| {
-                preset(name)
-                    .or_else(|| studio_preset(name))
-                    .ok_or_else(|| bad(format!("unknown preset {name:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        parse_json_values(entries).map_err(|e| bad(e.to_string()))?
-    };
-    livefarm_profiles::validate_list(&profiles).map_err(|e| bad(e.to_string()))?;
-    Ok(profiles)
-}
-
-async fn get_stream(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    match state.registry.get(&id).await? {
-        Some(stream) => Ok(Json(stream).into_response()),
-        None => Err(unknown_stream(&id)),
-    }
-}
-
-async fn list_streams(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.registry.list().await?).into_response())
-}
-
-/// Forgets the stream: its key stops publishing, its playback id stops resolving, and its live
-/// playlists end.
-async fn delete_stream(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if !state.registry.delete(&id).await? {
-        return Err(unknown_stream(&id));
-    }
-    state.playlists.end_stream(&id);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn end_stream(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let registered = state.registry.get(&id).await?.is_some();
-    if !registered && !state.playlists.knows(&id) {
-        return Err(unknown_stream(&id));
-    }
-    state.playlists.end_stream(&id);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-fn unknown_stream(id: &str) -> ApiError {
-    ApiError::NotFound(format!("stream {id:?} not found"))
-}
-
-/// The stream id a playback id plays.
+/// The stream id a playback id plays; suspended and deleted streams play nothing.
 async fn playback_stream(state: &AppState, playback_id: &str) -> Result<String, ApiError> {
-    match state.registry.by_playback_id(playback_id).await? {
-        Some(stream) => Ok(stream.id),
-        None => Err(ApiError::NotFound(format!(
+    match state.store.stream_by_playback_id(playback_id).await? {
+        Some(stream) if !stream.suspended => Ok(stream.id),
+        _ => Err(ApiError::NotFound(format!(
             "playback id {playback_id:?} not found"
         ))),
+    }
+}
+
+/// go-livepeer's layout names the stream id: a stream the store knows plays only while it is
+/// neither suspended nor deleted; one it never had (published without a registered stream)
+/// plays as before.
+async fn check_playable(state: &AppState, stream_id: &str) -> Result<(), ApiError> {
+    match state.store.stream_playable(stream_id).await? {
+        Some(false) => Err(ApiError::NotFound(format!(
+            "stream {stream_id:?} not found"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -244,7 +158,18 @@ async fn segment(
     Ok((headers, bytes).into_response())
 }
 
-async fn hls_master(
+#[utoipa::path(
+    get,
+    path = "/hls/{playback_id}/index.m3u8",
+    tag = "hls",
+    security(()),
+    params(("playback_id" = String, Path, description = "The stream's playback id")),
+    responses(
+        (status = 200, description = "The live master playlist", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn hls_master(
     State(state): State<AppState>,
     Path(playback_id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -252,7 +177,18 @@ async fn hls_master(
     master(&state, &stream_id, Layout::Hls)
 }
 
-async fn hls_recording_master(
+#[utoipa::path(
+    get,
+    path = "/hls/{playback_id}/recording.m3u8",
+    tag = "hls",
+    security(()),
+    params(("playback_id" = String, Path, description = "The stream's playback id")),
+    responses(
+        (status = 200, description = "The master playlist of the whole recording (streams with record)", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn hls_recording_master(
     State(state): State<AppState>,
     Path(playback_id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -268,7 +204,18 @@ async fn hls_recording_master(
     Ok(playlist(&state, &stream_id, text))
 }
 
-async fn hls_rendition(
+#[utoipa::path(
+    get,
+    path = "/hls/{playback_id}/{rendition}/{file}",
+    tag = "hls",
+    security(()),
+    params(("playback_id" = String, Path, description = "The stream's playback id"), ("rendition" = String, Path, description = "A rendition name, or `source`"), ("file" = String, Path, description = "`index.m3u8` (live), `recording.m3u8` (whole recording) or `<seq>.ts`")),
+    responses(
+        (status = 200, description = "A media playlist or an MPEG-TS segment", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn hls_rendition(
     State(state): State<AppState>,
     Path((playback_id, rendition, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
@@ -280,29 +227,65 @@ async fn hls_rendition(
     }
 }
 
-async fn livepeer_master(
+#[utoipa::path(
+    get,
+    path = "/stream/{file}",
+    tag = "hls",
+    security(()),
+    params(("file" = String, Path, description = "`<stream id>.m3u8`")),
+    responses(
+        (status = 200, description = "The live master playlist (go-livepeer layout)", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn livepeer_master(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
     let stream_id = file
         .strip_suffix(".m3u8")
         .ok_or_else(|| ApiError::NotFound(format!("{file:?} is not a playlist")))?;
+    check_playable(&state, stream_id).await?;
     master(&state, stream_id, Layout::Livepeer)
 }
 
-async fn livepeer_media(
+#[utoipa::path(
+    get,
+    path = "/stream/{id}/{file}",
+    tag = "hls",
+    security(()),
+    params(("id" = String, Path, description = "Stream id"), ("file" = String, Path, description = "`<rendition>.m3u8`")),
+    responses(
+        (status = 200, description = "A live media playlist (go-livepeer layout)", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn livepeer_media(
     State(state): State<AppState>,
     Path((stream_id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let rendition = file
         .strip_suffix(".m3u8")
         .ok_or_else(|| ApiError::NotFound(format!("{file:?} is not a playlist")))?;
+    check_playable(&state, &stream_id).await?;
     media(&state, &stream_id, rendition, Layout::Livepeer, false)
 }
 
-async fn livepeer_segment(
+#[utoipa::path(
+    get,
+    path = "/stream/{id}/{rendition}/{file}",
+    tag = "hls",
+    security(()),
+    params(("id" = String, Path, description = "Stream id"), ("rendition" = String, Path, description = "A rendition name, or `source`"), ("file" = String, Path, description = "`<seq>.ts`")),
+    responses(
+        (status = 200, description = "An MPEG-TS segment (go-livepeer layout)", content_type = "video/mp2t", body = String),
+        (status = 404, description = "Unknown, suspended or deleted stream, or nothing to play yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn livepeer_segment(
     State(state): State<AppState>,
     Path((stream_id, rendition, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    check_playable(&state, &stream_id).await?;
     segment(&state, &stream_id, &rendition, &file).await
 }

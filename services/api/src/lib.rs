@@ -1,10 +1,12 @@
-//! `livefarm-api`: the Livepeer-Studio-style stream registry (`/api/stream`) and HLS playback
-//! (`/hls/{playbackId}/...`, go-livepeer's `/stream/{id}.m3u8`), with playlists built from the
-//! transcoders' results on the bus alone (sizes and codecs included; saved as snapshots so a
-//! restart need not replay every result) and segment bytes served from the object store.
+//! `livefarm-api`: the Livepeer Studio-compatible API (`/api/...`, [`studio`]: API keys,
+//! streams, playback info, the OpenAPI document) over the control-plane store
+//! (`livefarm-store`, SQLite or PostgreSQL), and HLS playback (`/hls/{playbackId}/...`,
+//! go-livepeer's `/stream/{id}.m3u8`), with playlists built from the transcoders' results on the
+//! bus alone (sizes and codecs included; saved as snapshots so a restart need not replay every
+//! result) and segment bytes served from the object store.
 //!
 //! [`run`] is what the binary and the all-in-one mode call; [`start_with`] lets tests and
-//! embedders pass their own bus, storage and registry and learn the bound addresses.
+//! embedders pass their own bus, storage and store and learn the bound addresses.
 
 mod config;
 mod consumer;
@@ -15,6 +17,7 @@ mod metrics;
 mod playlist;
 pub mod recording;
 mod snapshot;
+pub mod studio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,20 +32,19 @@ pub use config::ApiConfig;
 pub use consumer::apply_result;
 pub use error::ApiError;
 pub use http::{router, PLAYLIST_TYPE, SEGMENT_TYPE};
-pub use livefarm_registry::{
-    random_id, MemoryRegistry, RedisRegistry, RegistryError, RegistryFuture, Stream, StreamRegistry,
-};
+pub use livefarm_store::{Store, StoreOptions};
 pub use playlist::{Layout, Playlists, SegmentMeta};
 pub use snapshot::StreamSnapshot;
-
-/// The stream registry crate, re-exported for the `livefarm` command.
-pub use livefarm_registry as registry;
 
 /// What the handlers and the results consumer share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// Streams created over the API.
-    pub registry: Arc<dyn StreamRegistry>,
+    /// Tenants, API keys and streams: the source of truth of what tenants own.
+    pub store: Store,
+    /// The job bus (results, stream events, stream control).
+    pub bus: Arc<dyn JobBus>,
+    /// Base of handed-out URLs; empty: from the request's `Host`.
+    pub public_url: String,
     /// Every stream's playlists.
     pub playlists: Arc<Playlists>,
     /// Where segment bytes are read from.
@@ -80,7 +82,7 @@ impl ApiServer {
         self.admin.local_addr()
     }
 
-    /// The shared state (registry, playlists, storage).
+    /// The shared state (store, playlists, storage).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -109,26 +111,53 @@ impl ApiServer {
     }
 }
 
-/// Connects the bus, the store and the registry named in `config` and starts the service.
+/// Connects the bus, the object store and the database named in `config` (applying the
+/// database's pending migrations) and starts the service.
 pub async fn start(config: &ApiConfig, shutdown: Shutdown) -> Result<ApiServer, ApiError> {
     config.validate()?;
     let bus = livefarm_bus::connect(&config.bus_url).await?;
     let storage = Storage::from_url(&config.storage_url).await?;
-    let registry = livefarm_registry::connect(&config.registry_url).await?;
-    start_with(config, bus, storage, registry, shutdown).await
+    let store = open_store(&config.database_url).await?;
+    start_with(config, bus, storage, store, shutdown).await
 }
 
-/// Starts the HTTP server, the admin server and the results consumer over the given parts.
+/// Opens the database at `url` and applies its pending migrations; a SQLite file's directory
+/// is made when missing (a first start).
+pub async fn open_store(url: &str) -> Result<Store, ApiError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !path.is_empty() && !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|source| ApiError::Config {
+                    key: "database_url",
+                    reason: format!("cannot create {}: {source}", dir.display()),
+                })?;
+            }
+        }
+    }
+    let store = Store::open(url, &StoreOptions::default()).await?;
+    info!(
+        database = %livefarm_store::redact_url(url),
+        backend = ?store.backend(),
+        "database ready"
+    );
+    Ok(store)
+}
+
+/// Starts the HTTP server, the admin server and the results consumer over the given parts
+/// (`store` already migrated).
 pub async fn start_with(
     config: &ApiConfig,
     bus: Arc<dyn JobBus>,
     storage: Storage,
-    registry: Arc<dyn StreamRegistry>,
+    store: Store,
     shutdown: Shutdown,
 ) -> Result<ApiServer, ApiError> {
     config.validate()?;
     let state = AppState {
-        registry,
+        store,
+        bus: bus.clone(),
+        public_url: config.public_url.clone(),
         playlists: Arc::new(Playlists::new(config.live_window)),
         storage,
     };

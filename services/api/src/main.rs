@@ -1,4 +1,4 @@
-//! `livefarm-api`: the stream registry and HLS playback of the Livefarm farm.
+//! `livefarm-api`: the Livepeer Studio-compatible API and HLS playback of the Livefarm farm.
 
 use std::process::ExitCode;
 

@@ -1,7 +1,10 @@
-//! End-to-end playback: a stream created over HTTP, real MPEG-TS segments in storage, results
-//! on a memory bus (carrying sizes and codecs, as the transcoder writes them), playlists and
-//! segments fetched over real HTTP and checked with the HLS parser and ffprobe; playlists
-//! built from results alone, and restored from snapshots after a restart.
+//! End-to-end playback: a stream created over HTTP (with an API key, in a real SQLite
+//! database), real MPEG-TS segments in storage, results on a memory bus (carrying sizes and
+//! codecs, as the transcoder writes them), playlists and segments fetched over real HTTP and
+//! checked with the HLS parser and ffprobe; playlists built from results alone, and restored
+//! from snapshots after a restart.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use livefarm_api::{ApiConfig, ApiServer, MemoryRegistry};
+use livefarm_api::{ApiConfig, ApiServer, Store, StoreOptions};
 use livefarm_bus::JobBus;
 use livefarm_hls::{parse_master, parse_media, MediaPlaylist, PlaylistType};
 use livefarm_jobs::{RenditionResult, ResultStatus, SegmentResult, RESULTS_STREAM};
@@ -21,10 +24,25 @@ const RENDITION: &str = "180p";
 
 /// A minimal HTTP/1.1 request, as a player's browser sends it (an `Origin`, a JSON body).
 async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Response {
-    let headers = [
+    authed(addr, None, method, path, body).await
+}
+
+/// [`request`] with an API key.
+async fn authed(
+    addr: SocketAddr,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Response {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![
         ("Origin", "http://player.example"),
         ("Content-Type", "application/json"),
     ];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth));
+    }
     let body = body.unwrap_or_default().as_bytes();
     http_request_async(addr, method, path, &headers, body)
         .await
@@ -88,6 +106,19 @@ struct Harness {
     bus: Arc<dyn JobBus>,
     storage: Storage,
     shutdown: Shutdown,
+    key: String,
+    _db: tempfile::TempDir,
+}
+
+/// A SQLite database in a new directory with one tenant and key: (dir, url, store, key).
+async fn database() -> (tempfile::TempDir, String, Store, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/livefarm.db", dir.path().display());
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("store");
+    let (_, key) = common::tenant_with_key(&store, "acme").await;
+    (dir, url, store, key)
 }
 
 /// Stores segment `seq` of `stream_id` (source and one rendition) and publishes its result.
@@ -143,11 +174,12 @@ fn result_for(stream_id: &str, seq: u64, bytes: &Bytes) -> SegmentResult {
 }
 
 async fn harness(window: usize) -> Harness {
-    let name = livefarm_api::random_id(12).expect("random");
+    let name = common::unique("api-test");
+    let (db, _, store, key) = database().await;
     let config = ApiConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_listen: "127.0.0.1:0".parse().expect("addr"),
-        bus_url: format!("memory://api-test-{name}"),
+        bus_url: format!("memory://{name}"),
         live_window: window,
         poll_interval_ms: 50,
         ..ApiConfig::default()
@@ -159,7 +191,7 @@ async fn harness(window: usize) -> Harness {
         &config,
         bus.clone(),
         storage.clone(),
-        Arc::new(MemoryRegistry::new()),
+        store,
         shutdown.clone(),
     )
     .await
@@ -169,6 +201,8 @@ async fn harness(window: usize) -> Harness {
         bus,
         storage,
         shutdown,
+        key,
+        _db: db,
     }
 }
 
@@ -221,8 +255,8 @@ async fn media_until(
     .await
 }
 
-async fn create_stream(addr: SocketAddr, body: &str) -> serde_json::Value {
-    let response = request(addr, "POST", "/api/stream", Some(body)).await;
+async fn create_stream(addr: SocketAddr, key: &str, body: &str) -> serde_json::Value {
+    let response = authed(addr, Some(key), "POST", "/api/stream", Some(body)).await;
     assert_eq!(response.status, 201, "{}", response.text());
     serde_json::from_slice(&response.body).expect("json stream")
 }
@@ -236,7 +270,8 @@ async fn live_playback_over_http() {
 
     let stream = create_stream(
         addr,
-        r#"{"name":"cam","record":true,"profiles":[{"name":"180p","width":320,"height":180,"bitrate":400000}]}"#,
+        &h.key,
+        r#"{"name":"cam","record":true,"profiles":[{"name":"180p","width":320,"height":180,"bitrate":400000,"fps":0}]}"#,
     )
     .await;
     let id = stream["id"].as_str().expect("id").to_owned();
@@ -247,7 +282,14 @@ async fn live_playback_over_http() {
     assert!(stream["streamKey"].as_str().expect("streamKey").len() >= 16);
     assert_eq!(stream["record"], true);
     assert_eq!(stream["profiles"][0]["name"], "180p");
-    let fetched = get(addr, &format!("/api/stream/{id}")).await;
+    let fetched = authed(
+        addr,
+        Some(&h.key),
+        "GET",
+        &format!("/api/stream/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(fetched.status, 200);
     let fetched: serde_json::Value = serde_json::from_slice(&fetched.body).expect("json");
     assert_eq!(fetched, stream);
@@ -365,7 +407,14 @@ async fn live_playback_over_http() {
     assert_eq!(alias_segment.body, segments[0].to_vec());
 
     // end of stream: ENDLIST on the live playlist, the recording has every segment
-    let ended = request(addr, "POST", &format!("/api/stream/{id}/end"), None).await;
+    let ended = authed(
+        addr,
+        Some(&h.key),
+        "POST",
+        &format!("/api/stream/{id}/end"),
+        None,
+    )
+    .await;
     assert_eq!(ended.status, 204);
     let media = h.media_until(&media_path, |p| p.ended).await;
     assert_eq!(media.media_sequence, 3);
@@ -427,16 +476,17 @@ async fn errors_cors_and_unknown_ids() {
     let h = harness(6).await;
     let addr = h.addr();
 
-    for (body, needle) in [
-        ("not json", "not json"),
-        (r#"[1]"#, "json object"),
-        (r#"{"profiles":["P240p30fps16x9"]}"#, "name"),
-        (r#"{"name":"x","profiles":["P999p"]}"#, "unknown preset"),
-        (r#"{"name":"x","profiles":{"a":1}}"#, "array"),
-        (r#"{"name":"x","record":"yes"}"#, "record"),
+    let key = Some(h.key.as_str());
+    for (body, status, needle) in [
+        ("not json", 400, "malformed JSON"),
+        (r#"[1]"#, 422, "invalid type"),
+        (r#"{"profiles":null}"#, 422, "missing field `name`"),
+        (r#"{"name":"x","profiles":["P999p"]}"#, 422, "profiles[0]"),
+        (r#"{"name":"x","profiles":{"a":1}}"#, 422, "profiles"),
+        (r#"{"name":"x","record":"yes"}"#, 422, "record"),
     ] {
-        let response = request(addr, "POST", "/api/stream", Some(body)).await;
-        assert_eq!(response.status, 400, "{body}: {}", response.text());
+        let response = authed(addr, key, "POST", "/api/stream", Some(body)).await;
+        assert_eq!(response.status, status, "{body}: {}", response.text());
         let error: serde_json::Value = serde_json::from_slice(&response.body).expect("json error");
         let message = error["errors"][0].as_str().expect("message");
         assert!(message.contains(needle), "{body}: {message}");
@@ -445,21 +495,23 @@ async fn errors_cors_and_unknown_ids() {
 
     let stream = create_stream(
         addr,
-        r#"{"name":"presets","profiles":["P240p30fps16x9","360p0"]}"#,
+        &h.key,
+        r#"{"name":"two","profiles":[{"name":"240p0","width":426,"height":240,"bitrate":250000,"fps":0},{"name":"360p0","width":640,"height":360,"bitrate":800000,"fps":30}]}"#,
     )
     .await;
     assert_eq!(stream["profiles"].as_array().expect("profiles").len(), 2);
     assert_eq!(stream["record"], false);
-    let defaults = create_stream(addr, r#"{"name":"defaults"}"#).await;
-    assert!(!defaults["profiles"]
-        .as_array()
-        .expect("profiles")
-        .is_empty());
+    let defaults = create_stream(addr, &h.key, r#"{"name":"defaults"}"#).await;
+    assert_eq!(
+        defaults["profiles"].as_array().expect("profiles").len(),
+        4,
+        "Studio's default ladder"
+    );
     assert_ne!(defaults["id"], stream["id"]);
     let playback = stream["playbackId"].as_str().expect("playbackId");
 
     for path in [
-        "/api/stream/nope".to_owned(),
+        "/api/nope".to_owned(),
         "/hls/nope/index.m3u8".to_owned(),
         format!("/hls/{playback}/index.m3u8"),
         format!("/hls/{playback}/180p/index.m3u8"),
@@ -477,8 +529,14 @@ async fn errors_cors_and_unknown_ids() {
     }
     let unknown = get(addr, "/hls/nope/index.m3u8").await;
     assert!(unknown.text().contains("playback id"), "{}", unknown.text());
-    let end = request(addr, "POST", "/api/stream/nope/end", None).await;
+    let end = authed(addr, key, "POST", "/api/stream/nope/end", None).await;
     assert_eq!(end.status, 404);
+    let unauthenticated = request(addr, "GET", "/api/stream/nope", None).await;
+    assert_eq!(unauthenticated.status, 401);
+    assert_eq!(
+        unauthenticated.header("access-control-allow-origin"),
+        Some("*")
+    );
 
     let preflight = request(
         addr,
@@ -499,18 +557,20 @@ async fn errors_cors_and_unknown_ids() {
     assert_eq!(no_vod.status, 404);
 
     // list, then delete: the playback id stops resolving and the key is freed
-    let listed = get(addr, "/api/stream").await;
+    let listed = authed(addr, key, "GET", "/api/stream", None).await;
     assert_eq!(listed.status, 200);
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.body).expect("json list");
     let ids: Vec<&serde_json::Value> = listed.iter().map(|s| &s["id"]).collect();
-    assert_eq!(ids, [&stream["id"], &defaults["id"]]);
+    // newest first
+    assert_eq!(ids, [&defaults["id"], &stream["id"]]);
     let id = stream["id"].as_str().expect("id");
-    let deleted = request(addr, "DELETE", &format!("/api/stream/{id}"), None).await;
+    let deleted = authed(addr, key, "DELETE", &format!("/api/stream/{id}"), None).await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(get(addr, &format!("/api/stream/{id}")).await.status, 404);
-    let again = request(addr, "DELETE", &format!("/api/stream/{id}"), None).await;
+    let gone = authed(addr, key, "GET", &format!("/api/stream/{id}"), None).await;
+    assert_eq!(gone.status, 404);
+    let again = authed(addr, key, "DELETE", &format!("/api/stream/{id}"), None).await;
     assert_eq!(again.status, 404);
-    let listed = get(addr, "/api/stream").await;
+    let listed = authed(addr, key, "GET", "/api/stream", None).await;
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.body).expect("json list");
     assert_eq!(listed.len(), 1);
 
@@ -520,20 +580,16 @@ async fn errors_cors_and_unknown_ids() {
     h.stop().await;
 }
 
-/// With `registry_url` on Redis, streams created through one API replica are found by another
-/// (and by anything else reading the registry, such as ingest checking stream keys).
+/// Replicas share one database: streams created through one are found by another (and by
+/// anything else reading the store, such as ingest checking stream keys).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_registry_is_shared_between_replicas() {
+async fn a_shared_database_serves_every_replica() {
     let redis = start_redis();
+    let (_db, url, store, key) = database().await;
     let start = || {
         let config = ApiConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            admin_listen: "127.0.0.1:0".parse().expect("addr"),
-            bus_url: redis.url(),
-            registry_url: redis.url(),
             storage_url: "memory://".to_owned(),
-            poll_interval_ms: 50,
-            ..ApiConfig::default()
+            ..common::config(&redis.url(), &url)
         };
         async move {
             let shutdown = Shutdown::new();
@@ -545,18 +601,22 @@ async fn redis_registry_is_shared_between_replicas() {
     };
     let (one, stop_one) = start().await;
     let (two, stop_two) = start().await;
-    let stream = create_stream(one.local_addr(), r#"{"name":"shared","record":true}"#).await;
+    let stream = create_stream(one.local_addr(), &key, r#"{"name":"shared","record":true}"#).await;
     let id = stream["id"].as_str().expect("id");
-    let fetched = get(two.local_addr(), &format!("/api/stream/{id}")).await;
+    let fetched = authed(
+        two.local_addr(),
+        Some(&key),
+        "GET",
+        &format!("/api/stream/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(fetched.status, 200, "{}", fetched.text());
     let fetched: serde_json::Value = serde_json::from_slice(&fetched.body).expect("json");
     assert_eq!(fetched, stream);
 
-    let registry = livefarm_registry::connect(&redis.url())
-        .await
-        .expect("registry");
-    let key = stream["streamKey"].as_str().expect("streamKey");
-    let by_key = registry.by_stream_key(key).await.expect("lookup");
+    let stream_key = stream["streamKey"].as_str().expect("streamKey");
+    let by_key = store.stream_by_key(stream_key).await.expect("lookup");
     assert_eq!(by_key.map(|s| s.id), Some(id.to_owned()));
 
     stop_one.trigger();
@@ -572,14 +632,10 @@ async fn redis_registry_is_shared_between_replicas() {
 async fn every_replica_builds_playlists_from_every_result() {
     let redis = start_redis();
     let objects = tempfile::tempdir().expect("tempdir");
+    let (_db, url, _, key) = database().await;
     let config = ApiConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        admin_listen: "127.0.0.1:0".parse().expect("addr"),
-        bus_url: redis.url(),
-        registry_url: redis.url(),
         storage_url: objects.path().display().to_string(),
-        poll_interval_ms: 50,
-        ..ApiConfig::default()
+        ..common::config(&redis.url(), &url)
     };
     let start = || async {
         let shutdown = Shutdown::new();
@@ -596,7 +652,7 @@ async fn every_replica_builds_playlists_from_every_result() {
     let segment = Bytes::from_static(b"segment bytes");
 
     let (one, stop_one) = start().await;
-    let stream = create_stream(one.local_addr(), r#"{"name":"replicated"}"#).await;
+    let stream = create_stream(one.local_addr(), &key, r#"{"name":"replicated"}"#).await;
     let id = stream["id"].as_str().expect("id");
     let playback = stream["playbackId"].as_str().expect("playbackId");
     let path = format!("/hls/{playback}/{RENDITION}/index.m3u8");
@@ -637,7 +693,7 @@ fn unstored_result(stream_id: &str, seq: u64) -> SegmentResult {
 async fn start_api(
     bus: &Arc<dyn JobBus>,
     storage: &Storage,
-    registry: &Arc<MemoryRegistry>,
+    store: &Store,
 ) -> (ApiServer, Shutdown) {
     let config = ApiConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -651,7 +707,7 @@ async fn start_api(
         &config,
         bus.clone(),
         storage.clone(),
-        registry.clone(),
+        store.clone(),
         shutdown.clone(),
     )
     .await
@@ -664,7 +720,7 @@ async fn start_api(
 async fn playlists_are_built_from_results_alone() {
     let h = harness(6).await;
     let addr = h.addr();
-    let stream = create_stream(addr, r#"{"name":"unstored"}"#).await;
+    let stream = create_stream(addr, &h.key, r#"{"name":"unstored"}"#).await;
     let id = stream["id"].as_str().expect("id");
     let playback = stream["playbackId"].as_str().expect("playbackId");
     for seq in 0..3 {
@@ -709,7 +765,7 @@ async fn playlists_are_built_from_results_alone() {
     assert_eq!(source.status, 200);
 
     // a result whose source lies elsewhere than playback serves it lists no source rung
-    let other = create_stream(addr, r#"{"name":"other"}"#).await;
+    let other = create_stream(addr, &h.key, r#"{"name":"other"}"#).await;
     let other_id = other["id"].as_str().expect("id");
     let mut moved = unstored_result(other_id, 0);
     moved.source_key = format!("uploads/{other_id}.mp4");
@@ -730,14 +786,14 @@ async fn playlists_are_built_from_results_alone() {
 /// built them, then goes on with new results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_api_serves_the_same_playlists_from_snapshots() {
-    let name = livefarm_api::random_id(12).expect("random");
-    let bus = livefarm_bus::connect(&format!("memory://api-snapshots-{name}"))
+    let name = common::unique("api-snapshots");
+    let bus = livefarm_bus::connect(&format!("memory://{name}"))
         .await
         .expect("bus");
     let storage = Storage::from_url("memory://").await.expect("storage");
-    let registry = Arc::new(MemoryRegistry::new());
-    let (one, stop_one) = start_api(&bus, &storage, &registry).await;
-    let stream = create_stream(one.local_addr(), r#"{"name":"kept","record":true}"#).await;
+    let (_db, _, store, key) = database().await;
+    let (one, stop_one) = start_api(&bus, &storage, &store).await;
+    let stream = create_stream(one.local_addr(), &key, r#"{"name":"kept","record":true}"#).await;
     let id = stream["id"].as_str().expect("id");
     let playback = stream["playbackId"].as_str().expect("playbackId");
     // 4 and 5 never arrive: 6 follows a gap
@@ -768,7 +824,7 @@ async fn a_restarted_api_serves_the_same_playlists_from_snapshots() {
 
     // the results that built the playlists are gone: only the snapshots can rebuild them
     assert!(bus.delete_stream(RESULTS_STREAM).await.expect("delete"));
-    let (two, stop_two) = start_api(&bus, &storage, &registry).await;
+    let (two, stop_two) = start_api(&bus, &storage, &store).await;
     for (path, before) in paths.iter().zip(&before) {
         let response = get(two.local_addr(), path).await;
         assert_eq!(response.status, 200, "{path}");
