@@ -27,6 +27,12 @@ pub struct ApiConfig {
     /// Base of the URLs the API hands out (playback info, recordings), e.g.
     /// `https://video.example.com`. Empty: `http://` and the request's `Host`.
     pub public_url: String,
+    /// Webhook deliveries: timeouts, retries, concurrency, and whether targets on private or
+    /// loopback addresses are allowed (`webhooks.allow_private_targets`, default false; `livefarm
+    /// up` allows them).
+    pub webhooks: livefarm_webhooks::WebhookConfig,
+    /// Sessions, `stream.started`/`stream.idle` timing and recordings.
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
     /// Object store: a directory, `file:///dir`, `s3://bucket/prefix?...` or `memory://`.
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
@@ -52,6 +58,8 @@ impl Default for ApiConfig {
             bus_url: "redis://127.0.0.1:6379".to_owned(),
             database_url: "sqlite:///var/lib/livefarm/livefarm.db".to_owned(),
             public_url: String::new(),
+            webhooks: livefarm_webhooks::WebhookConfig::default(),
+            lifecycle: crate::lifecycle::LifecycleConfig::default(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
             poll_interval_ms: 500,

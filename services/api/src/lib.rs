@@ -11,6 +11,7 @@
 mod config;
 mod consumer;
 mod error;
+mod events;
 mod http;
 pub mod lifecycle;
 mod metrics;
@@ -49,6 +50,14 @@ pub struct AppState {
     pub playlists: Arc<Playlists>,
     /// Where segment bytes are read from.
     pub storage: Storage,
+    /// Webhook CRUD, logs and resends.
+    pub webhooks: Arc<livefarm_webhooks::Webhooks>,
+}
+
+impl axum::extract::FromRef<AppState> for Storage {
+    fn from_ref(state: &AppState) -> Storage {
+        state.storage.clone()
+    }
 }
 
 impl AppState {
@@ -67,6 +76,8 @@ pub struct ApiServer {
     http: JoinHandle<std::io::Result<()>>,
     consumer: JoinHandle<()>,
     snapshots: Option<JoinHandle<()>>,
+    lifecycle: Vec<JoinHandle<()>>,
+    deliverer: Option<livefarm_webhooks::DelivererHandle>,
     drain_grace: std::time::Duration,
     shutdown: Shutdown,
 }
@@ -104,6 +115,15 @@ impl ApiServer {
             if let Err(error) = snapshots.await {
                 warn!(%error, "snapshot writer ended abnormally");
             }
+        }
+        for task in self.lifecycle {
+            if let Err(error) = task.await {
+                warn!(%error, "lifecycle task ended abnormally");
+            }
+        }
+        if let Some(deliverer) = self.deliverer {
+            // in-flight attempts get a grace; the rest stay leased and are retried later
+            deliverer.shutdown().await;
         }
         self.admin.stop().await?;
         info!("api stopped");
@@ -154,13 +174,36 @@ pub async fn start_with(
     shutdown: Shutdown,
 ) -> Result<ApiServer, ApiError> {
     config.validate()?;
+    let webhooks = livefarm_webhooks::Webhooks::new(store.clone(), config.webhooks.clone())
+        .map_err(|e| ApiError::Config {
+            key: "webhooks",
+            reason: e.to_string(),
+        })?;
     let state = AppState {
-        store,
+        store: store.clone(),
         bus: bus.clone(),
         public_url: config.public_url.clone(),
         playlists: Arc::new(Playlists::new(config.live_window)),
-        storage,
+        storage: storage.clone(),
+        webhooks: Arc::new(webhooks),
     };
+    // deliveries persisted by any replica (or before a restart) are picked up here
+    let deliverer = livefarm_webhooks::spawn_deliverer(store.clone(), config.webhooks.clone())
+        .map_err(|e| ApiError::Config {
+            key: "webhooks",
+            reason: e.to_string(),
+        })?;
+    let sink = Arc::new(events::WebhookSink::new(store.clone(), deliverer.waker()));
+    let lifecycle = lifecycle::Lifecycle::new(
+        store,
+        storage,
+        bus.clone(),
+        sink,
+        Arc::new(|stream| studio::stream_json(stream, false)),
+        config.lifecycle.clone(),
+        config.public_url.clone(),
+    );
+    let lifecycle_tasks = lifecycle.spawn(shutdown.clone());
     let readiness = Readiness::new();
     let admin =
         livefarm_runtime::admin::serve(config.admin_listen, readiness.clone(), shutdown.clone())
@@ -214,6 +257,8 @@ pub async fn start_with(
         http,
         consumer,
         snapshots,
+        lifecycle: lifecycle_tasks,
+        deliverer: Some(deliverer),
         drain_grace: config.drain_grace(),
         shutdown,
     })

@@ -611,11 +611,8 @@ pub fn playback_info(session: &SessionRecord, public_url: &str) -> Option<Value>
     }))
 }
 
-/// Routes serving ready recordings from storage (no authentication: playback URLs are
-/// public, as Studio's): `GET /recordings/{sessionId}/index.m3u8`,
-/// `/recordings/{sessionId}/{rendition}/index.m3u8`, `/recordings/{sessionId}/{rendition}/{seq}.ts`
-/// and `/recordings/{sessionId}/output.mp4` (with single `Range` requests). Merge it into the
-/// api's router.
+/// The recording routes alone, over `storage` (the api serves the same handlers from its route
+/// table).
 pub fn routes(storage: Storage) -> Router {
     Router::new()
         .route("/recordings/{session_id}/{file}", get(serve_top))
@@ -626,24 +623,59 @@ pub fn routes(storage: Storage) -> Router {
         .with_state(storage)
 }
 
-async fn serve_top(
+/// Serving ready recordings from storage (no authentication: playback URLs are public, as
+/// Studio's), with single `Range` requests.
+#[utoipa::path(
+    get,
+    path = "/recordings/{session_id}/{file}",
+    tag = "hls",
+    security(()),
+    params(
+        ("session_id" = String, Path, description = "Session id"),
+        ("file" = String, Path, description = "`index.m3u8` (HLS master) or `output.mp4`"),
+    ),
+    responses(
+        (status = 200, description = "The playlist or the MP4"),
+        (status = 206, description = "A byte range of it"),
+        (status = 404, description = "No such recording (yet)"),
+    )
+)]
+pub(crate) async fn serve_top(
     State(storage): State<Storage>,
     Path((session_id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    let storage = &storage;
     let content_type = match file.as_str() {
         "index.m3u8" => PLAYLIST_TYPE,
         "output.mp4" => "video/mp4",
         _ => return not_found(),
     };
-    serve(&storage, &[&session_id], &file, content_type, &headers).await
+    serve(storage, &[&session_id], &file, content_type, &headers).await
 }
 
-async fn serve_rendition(
+/// A recording's rendition playlist or segment.
+#[utoipa::path(
+    get,
+    path = "/recordings/{session_id}/{rendition}/{file}",
+    tag = "hls",
+    security(()),
+    params(
+        ("session_id" = String, Path, description = "Session id"),
+        ("rendition" = String, Path, description = "Rendition name"),
+        ("file" = String, Path, description = "`index.m3u8` or `<seq>.ts`"),
+    ),
+    responses(
+        (status = 200, description = "The playlist or the segment"),
+        (status = 404, description = "No such recording, rendition or segment"),
+    )
+)]
+pub(crate) async fn serve_rendition(
     State(storage): State<Storage>,
     Path((session_id, rendition, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    let storage = &storage;
     let content_type = if file == "index.m3u8" {
         PLAYLIST_TYPE
     } else if file
@@ -655,7 +687,7 @@ async fn serve_rendition(
         return not_found();
     };
     serve(
-        &storage,
+        storage,
         &[&session_id, &rendition],
         &file,
         content_type,

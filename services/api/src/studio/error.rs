@@ -23,6 +23,11 @@ pub struct StudioError {
 }
 
 impl StudioError {
+    /// Any status with a message (errors of other crates that carry their own status).
+    pub fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, message)
+    }
+
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         StudioError {
             status,

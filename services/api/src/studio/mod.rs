@@ -7,11 +7,14 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod lists;
 pub mod objects;
 pub mod openapi;
 pub mod playback;
 pub mod routes;
+pub mod sessions;
 pub mod streams;
+pub mod webhooks;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header::HOST;

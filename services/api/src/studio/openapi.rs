@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::studio::error::ErrorBody;
-use crate::studio::{objects, playback, streams};
+use crate::studio::{objects, playback, sessions, streams, webhooks};
 
 /// Adds the bearer scheme every non-public operation requires.
 struct BearerKey;
@@ -48,8 +48,21 @@ impl Modify for BearerKey {
         streams::set_suspended,
         streams::terminate_stream,
         streams::end_stream,
+        sessions::list_sessions,
+        sessions::get_session,
+        sessions::stream_sessions,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::get_webhook,
+        webhooks::replace_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_logs,
+        webhooks::get_log,
+        webhooks::resend_log,
         playback::get_playback,
         serve_openapi,
+        crate::recording::serve_top,
+        crate::recording::serve_rendition,
         crate::http::hls_master,
         crate::http::hls_recording_master,
         crate::http::hls_rendition,
@@ -74,6 +87,8 @@ impl Modify for BearerKey {
     security(("apiKey" = [])),
     tags(
         (name = "stream", description = "Live streams (Studio §2)"),
+        (name = "session", description = "Sessions and recordings (Studio §3)"),
+        (name = "webhook", description = "Webhooks, delivery logs and resends (Studio §5)"),
         (name = "playback", description = "Playback info (Studio §4)"),
         (name = "hls", description = "HLS playback"),
         (name = "meta", description = "This document"),

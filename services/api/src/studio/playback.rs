@@ -103,6 +103,35 @@ pub struct PlaybackInfo {
     pub meta: PlaybackMeta,
 }
 
+/// A session's recording (§4.3 `recording`): one HLS source, once the recording is ready.
+async fn recording_playback_info(
+    state: &AppState,
+    base: &str,
+    id: &str,
+) -> Result<Option<PlaybackInfo>, StudioError> {
+    if livefarm_storage::keys::check_id(id).is_err() {
+        return Ok(None);
+    }
+    let Some(session) = state.store.session_by_id(id).await? else {
+        return Ok(None);
+    };
+    if !session.record || session.recording_status != livefarm_store::RecordingStatus::Ready {
+        return Ok(None);
+    }
+    Ok(Some(PlaybackInfo {
+        kind: PlaybackType::Recording,
+        meta: PlaybackMeta {
+            live: None,
+            playback_policy: None,
+            source: vec![PlaybackSource::new(
+                Hrn::Hls,
+                SourceType::Hls,
+                crate::recording::recording_url(&session.id, base),
+            )],
+        },
+    }))
+}
+
 /// A live stream's playback info (§4.3): HLS, then WebRTC, under `base`.
 async fn live_playback_info(
     state: &AppState,
@@ -150,7 +179,7 @@ pub async fn playback_info(
     if let Some(info) = live_playback_info(state, base, id).await? {
         return Ok(Some(info));
     }
-    Ok(None)
+    recording_playback_info(state, base, id).await
 }
 
 /// Playback info of a playback id (public).

@@ -5,8 +5,8 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use crate::studio::{openapi, playback, streams};
-use crate::{http, AppState};
+use crate::studio::{openapi, playback, sessions, streams, webhooks};
+use crate::{http, recording, AppState};
 
 /// One route: its method and path template (axum's and OpenAPI's `{param}` syntax).
 pub struct Route {
@@ -71,6 +71,39 @@ pub fn table() -> Vec<Route> {
             AUTH,
             streams::end_stream,
         ),
+        // Sessions (§3)
+        route(Method::GET, "/api/session", AUTH, sessions::list_sessions),
+        route(Method::GET, "/api/session/{id}", AUTH, sessions::get_session),
+        route(
+            Method::GET,
+            "/api/stream/{id}/sessions",
+            AUTH,
+            sessions::stream_sessions,
+        ),
+        // Webhooks (§5)
+        route(Method::GET, "/api/webhook", AUTH, webhooks::list_webhooks),
+        route(Method::POST, "/api/webhook", AUTH, webhooks::create_webhook),
+        route(Method::GET, "/api/webhook/{id}", AUTH, webhooks::get_webhook),
+        route(Method::PUT, "/api/webhook/{id}", AUTH, webhooks::replace_webhook),
+        route(
+            Method::DELETE,
+            "/api/webhook/{id}",
+            AUTH,
+            webhooks::delete_webhook,
+        ),
+        route(Method::GET, "/api/webhook/{id}/log", AUTH, webhooks::list_logs),
+        route(
+            Method::GET,
+            "/api/webhook/{id}/log/{log_id}",
+            AUTH,
+            webhooks::get_log,
+        ),
+        route(
+            Method::POST,
+            "/api/webhook/{id}/log/{log_id}/resend",
+            AUTH,
+            webhooks::resend_log,
+        ),
         route(
             Method::GET,
             "/api/playback/{id}",
@@ -101,6 +134,19 @@ pub fn table() -> Vec<Route> {
             "/hls/{playback_id}/{rendition}/{file}",
             PUBLIC,
             http::hls_rendition,
+        ),
+        // recordings of sessions (static HLS and an MP4, made when the session ends)
+        route(
+            Method::GET,
+            "/recordings/{session_id}/{file}",
+            PUBLIC,
+            recording::serve_top,
+        ),
+        route(
+            Method::GET,
+            "/recordings/{session_id}/{rendition}/{file}",
+            PUBLIC,
+            recording::serve_rendition,
         ),
         // go-livepeer's playback layout, by stream id
         route(Method::GET, "/stream/{file}", PUBLIC, http::livepeer_master),

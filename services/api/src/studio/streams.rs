@@ -7,12 +7,12 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use livefarm_bus::Headers;
 use livefarm_jobs::{StreamControl, StreamControlAction, STREAM_CONTROL, STREAM_ID_HEADER};
-use livefarm_store::{Bounds, NewStream, Page, StreamFilter, StreamPatch, Terminate};
+use livefarm_store::{Bounds, NewStream, StreamFilter, StreamPatch, Terminate};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
@@ -23,7 +23,8 @@ use crate::studio::objects::{
     default_ladder, CreatorId, FfmpegProfile, Multistream, NewStreamPayload, PlaybackPolicy,
     PlaybackPolicyType, Stream, StreamPatchPayload, StreamSpec, SuspendPayload, TranscodeProfile,
 };
-use crate::studio::{base_url, StudioPath};
+use crate::studio::StudioPath;
+use crate::studio::lists::{list_response, page_of};
 use crate::AppState;
 
 /// Default page size of lists (Studio's).
@@ -412,18 +413,6 @@ pub(crate) fn parse_filters(text: &str) -> Result<StreamFilter, StudioError> {
     Ok(filter)
 }
 
-/// The `Link` to the next page: this request's URL with `cursor` replaced.
-fn next_link(base: &str, uri: &Uri, params: &Params, cursor: &str) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in params.pairs() {
-        if name != "cursor" {
-            query.append_pair(name, value);
-        }
-    }
-    query.append_pair("cursor", cursor);
-    format!("<{base}{}?{}>; rel=\"next\"", uri.path(), query.finish())
-}
-
 /// Lists the caller's streams, newest first.
 #[utoipa::path(
     get,
@@ -454,34 +443,31 @@ pub(crate) async fn list_streams(
         Some(text) if !text.trim().is_empty() => parse_filters(text)?,
         _ => StreamFilter::default(),
     };
-    let page = Page {
-        limit: parse_limit(params.get("limit")),
-        cursor: params
-            .get("cursor")
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned),
-    };
+    let page = page_of(&params);
     let (streams, next) = state
         .store
         .list_streams_filtered(&caller.tenant_id, &filter, &page)
         .await?;
     let body: Vec<Stream> = streams.iter().map(|s| Stream::of(s, true)).collect();
-    let mut response = Json(body).into_response();
-    let headers = response.headers_mut();
-    if let Some(next) = next {
-        let link = next_link(&base_url(&state, &request_headers), &uri, &params, &next);
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(header::LINK, value);
-        }
-    }
-    if truthy(params.get("count")) {
-        let total = state
-            .store
-            .count_streams_filtered(&caller.tenant_id, &filter)
-            .await?;
-        headers.insert("x-total-count", HeaderValue::from(total));
-    }
-    Ok(response)
+    let total = if truthy(params.get("count")) {
+        Some(
+            state
+                .store
+                .count_streams_filtered(&caller.tenant_id, &filter)
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(list_response(
+        &state,
+        &request_headers,
+        &uri,
+        &params,
+        body,
+        next,
+        total,
+    ))
 }
 
 /// Updates a stream; absent fields stay as they are.
