@@ -735,7 +735,10 @@ impl Store {
 
     /// The stream with this id whatever its tenant, deleted ones included (lifecycle events
     /// and webhooks name streams that may have been deleted since).
-    pub async fn stream_including_deleted(&self, id: &str) -> Result<Option<StreamRecord>, StoreError> {
+    pub async fn stream_including_deleted(
+        &self,
+        id: &str,
+    ) -> Result<Option<StreamRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, tenant_id, name, stream_key, playback_id, record, suspended, is_active, \
              last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec \

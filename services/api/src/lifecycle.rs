@@ -319,7 +319,11 @@ impl Lifecycle {
     /// `ended` ends the session. Idempotent: a replayed event changes nothing and emits
     /// nothing new.
     pub async fn handle_event(&self, event: &StreamEvent) -> Result<(), LifecycleError> {
-        let Some(stream) = self.store.stream_including_deleted(&event.stream_id).await? else {
+        let Some(stream) = self
+            .store
+            .stream_including_deleted(&event.stream_id)
+            .await?
+        else {
             debug!(stream_id = %event.stream_id, "event of a stream the store does not know");
             return Ok(());
         };
@@ -400,7 +404,11 @@ impl Lifecycle {
         if unsent.is_empty() {
             return;
         }
-        let stream = match self.store.stream_including_deleted(&session.stream_id).await {
+        let stream = match self
+            .store
+            .stream_including_deleted(&session.stream_id)
+            .await
+        {
             Ok(stream) => stream.map(|s| (self.render_stream)(&s)),
             Err(error) => {
                 warn!(%error, session = %session.id, "cannot read the stream of an event");

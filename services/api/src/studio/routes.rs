@@ -73,7 +73,12 @@ pub fn table() -> Vec<Route> {
         ),
         // Sessions (§3)
         route(Method::GET, "/api/session", AUTH, sessions::list_sessions),
-        route(Method::GET, "/api/session/{id}", AUTH, sessions::get_session),
+        route(
+            Method::GET,
+            "/api/session/{id}",
+            AUTH,
+            sessions::get_session,
+        ),
         route(
             Method::GET,
             "/api/stream/{id}/sessions",
@@ -83,15 +88,30 @@ pub fn table() -> Vec<Route> {
         // Webhooks (§5)
         route(Method::GET, "/api/webhook", AUTH, webhooks::list_webhooks),
         route(Method::POST, "/api/webhook", AUTH, webhooks::create_webhook),
-        route(Method::GET, "/api/webhook/{id}", AUTH, webhooks::get_webhook),
-        route(Method::PUT, "/api/webhook/{id}", AUTH, webhooks::replace_webhook),
+        route(
+            Method::GET,
+            "/api/webhook/{id}",
+            AUTH,
+            webhooks::get_webhook,
+        ),
+        route(
+            Method::PUT,
+            "/api/webhook/{id}",
+            AUTH,
+            webhooks::replace_webhook,
+        ),
         route(
             Method::DELETE,
             "/api/webhook/{id}",
             AUTH,
             webhooks::delete_webhook,
         ),
-        route(Method::GET, "/api/webhook/{id}/log", AUTH, webhooks::list_logs),
+        route(
+            Method::GET,
+            "/api/webhook/{id}/log",
+            AUTH,
+            webhooks::list_logs,
+        ),
         route(
             Method::GET,
             "/api/webhook/{id}/log/{log_id}",

@@ -41,11 +41,18 @@ async fn sessions_page(
     let base = base_url(state, headers);
     let items: Vec<Value> = sessions.iter().map(|s| session_json(s, &base)).collect();
     let total = if truthy(params.get("count")) {
-        Some(state.store.count_sessions(&caller.tenant_id, &filter).await?)
+        Some(
+            state
+                .store
+                .count_sessions(&caller.tenant_id, &filter)
+                .await?,
+        )
     } else {
         None
     };
-    Ok(list_response(state, headers, uri, params, items, next, total))
+    Ok(list_response(
+        state, headers, uri, params, items, next, total,
+    ))
 }
 
 /// The caller's sessions, newest first.

@@ -19,12 +19,12 @@ use tracing::{info, warn};
 use crate::studio::auth::Caller;
 use crate::studio::body::{Params, StudioJson};
 use crate::studio::error::{ErrorBody, StudioError};
+use crate::studio::lists::{list_response, page_of};
 use crate::studio::objects::{
     default_ladder, CreatorId, FfmpegProfile, Multistream, NewStreamPayload, PlaybackPolicy,
     PlaybackPolicyType, Stream, StreamPatchPayload, StreamSpec, SuspendPayload, TranscodeProfile,
 };
 use crate::studio::StudioPath;
-use crate::studio::lists::{list_response, page_of};
 use crate::AppState;
 
 /// Default page size of lists (Studio's).

@@ -17,7 +17,8 @@ use crate::AppState;
 
 impl From<WebhookError> for StudioError {
     fn from(error: WebhookError) -> Self {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match error {
             WebhookError::Store(store) => StudioError::from(store),
             _ if status.is_server_error() => {
@@ -54,7 +55,9 @@ pub(crate) async fn list_webhooks(
     } else {
         None
     };
-    Ok(list_response(&state, &headers, &uri, &params, items, next, total))
+    Ok(list_response(
+        &state, &headers, &uri, &params, items, next, total,
+    ))
 }
 
 /// Creates a webhook (SDK: 200; `sharedSecret` is echoed here only).
@@ -103,7 +106,12 @@ pub(crate) async fn replace_webhook(
     StudioPath(id): StudioPath<String>,
     StudioJson(input): StudioJson<WebhookInput>,
 ) -> Result<Json<Value>, StudioError> {
-    Ok(Json(state.webhooks.replace(&caller.tenant_id, &id, input).await?))
+    Ok(Json(
+        state
+            .webhooks
+            .replace(&caller.tenant_id, &id, input)
+            .await?,
+    ))
 }
 
 /// Deletes a webhook (SDK: 200 with the deleted webhook); its pending deliveries are dropped.
@@ -142,7 +150,9 @@ pub(crate) async fn list_logs(
 ) -> Result<Response, StudioError> {
     let page = page_of(&params);
     let (items, next) = state.webhooks.logs(&caller.tenant_id, &id, &page).await?;
-    Ok(list_response(&state, &headers, &uri, &params, items, next, None))
+    Ok(list_response(
+        &state, &headers, &uri, &params, items, next, None,
+    ))
 }
 
 /// One delivery attempt.
@@ -158,7 +168,9 @@ pub(crate) async fn get_log(
     State(state): State<AppState>,
     StudioPath((id, log_id)): StudioPath<(String, String)>,
 ) -> Result<Json<Value>, StudioError> {
-    Ok(Json(state.webhooks.log(&caller.tenant_id, &id, &log_id).await?))
+    Ok(Json(
+        state.webhooks.log(&caller.tenant_id, &id, &log_id).await?,
+    ))
 }
 
 /// Sends a logged event again now (same event id, new timestamp and signature).
@@ -173,6 +185,9 @@ pub(crate) async fn resend_log(
     State(state): State<AppState>,
     StudioPath((id, log_id)): StudioPath<(String, String)>,
 ) -> Result<Response, StudioError> {
-    let log = state.webhooks.resend(&caller.tenant_id, &id, &log_id).await?;
+    let log = state
+        .webhooks
+        .resend(&caller.tenant_id, &id, &log_id)
+        .await?;
     Ok(Json(log).into_response())
 }
