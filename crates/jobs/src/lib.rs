@@ -30,15 +30,15 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{SegmentClient, SubmitError};
 pub use error::JobsError;
-pub use events::{StreamEvent, StreamEventKind};
+pub use events::{StreamControl, StreamControlAction, StreamEvent, StreamEventKind};
 /// Milliseconds since the Unix epoch, the clock of every `*_ms` timestamp here.
 pub use livefarm_bus::now_ms;
 pub use names::{
     affinity_key, dead_letter_stream, jobs_stream, result_marker_key, timeline_key,
     winning_ticket_headers, worker_key, CHAIN_EVENTS_STREAM, EVENT_HEADER, INDEXER_KEY_PREFIX,
     INDEX_STREAM, REDEEMER_GROUP, REDEEMER_KEY_PREFIX, REGISTRY_KEY_PREFIX, RESULTS_STREAM,
-    SENDER_HEADER, SEQ_HEADER, STATUS_HEADER, STREAM_EVENTS, STREAM_ID_HEADER, TICKET_HASH_HEADER,
-    WINNING_TICKETS_STREAM, WORKER_GROUP, WORKER_KEY_PREFIX,
+    SENDER_HEADER, SEQ_HEADER, STATUS_HEADER, STREAM_CONTROL, STREAM_EVENTS, STREAM_ID_HEADER,
+    TICKET_HASH_HEADER, WINNING_TICKETS_STREAM, WORKER_GROUP, WORKER_KEY_PREFIX,
 };
 pub use tail::{tail, Tail, TailFrom, TailOptions};
 

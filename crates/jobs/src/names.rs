@@ -12,6 +12,7 @@
 //! livefarm:stream:{stream_id}:timeline      where a stream's seq and clock stand between publishes
 //! livefarm:worker:{worker_id}               worker registration, refreshed by its heartbeat
 //! livefarm:stream-events                    publish started / ended (StreamEvent)
+//! livefarm:stream-control                   terminate / suspend / delete a live publish (StreamControl)
 //! livefarm:tickets:winning                  winning tickets for the redeemer (WinningTicket)
 //! livefarm:chain:events                     the indexer's chain events
 //! livefarm:indexer:...                      the indexer's cursor and state (prefix)
@@ -35,6 +36,9 @@ pub const WORKER_GROUP: &str = "transcoders";
 pub const WORKER_KEY_PREFIX: &str = "livefarm:worker:";
 /// The bus stream of publish lifecycle events (`StreamEvent`, JSON).
 pub const STREAM_EVENTS: &str = "livefarm:stream-events";
+/// The bus stream of orders to end a live publish (`StreamControl`, JSON): the api appends,
+/// every ingest replica tails it from the end.
+pub const STREAM_CONTROL: &str = "livefarm:stream-control";
 /// The stream winning tickets are appended to (one JSON `WinningTicket` per entry), read by
 /// the redeemer.
 pub const WINNING_TICKETS_STREAM: &str = "livefarm:tickets:winning";
