@@ -23,6 +23,7 @@ pub struct ApiConfig {
     /// `redis://host:port[/db]` (shared by every replica and by ingest; may be the bus's Redis,
     /// keys live under `livefarm:registry:`).
     pub registry_url: String,
+    pub database_url: String,
     /// Object store: a directory, `file:///dir`, `s3://bucket/prefix?...` or `memory://`.
     pub storage_url: String,
     /// Segments in a live playlist (go-livepeer's `LIVE_LIST_LENGTH`).
@@ -47,6 +48,7 @@ impl Default for ApiConfig {
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9482)),
             bus_url: "redis://127.0.0.1:6379".to_owned(),
             registry_url: "memory://".to_owned(),
+            database_url: "sqlite:///var/lib/livefarm/livefarm.db".to_owned(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
             live_window: 6,
             poll_interval_ms: 500,
