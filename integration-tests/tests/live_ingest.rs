@@ -617,11 +617,26 @@ impl Harness {
             .expect("publish control");
     }
 
-    async fn wait_live(&self, stream_id: &str, count: usize) {
+    /// Waits for a live publish of `stream_id` whose segments reach the bus, until it has
+    /// `segments` jobs in all (a publish ended before its first segment is never segmented).
+    async fn wait_live(&self, stream_id: &str, segments: usize) {
         wait_until(
             Duration::from_secs(30),
-            &format!("{count} live publish(es) of {stream_id}"),
-            || async move { self.live.sessions.count(stream_id) == count },
+            &format!("a live publish of {stream_id} with {segments} segment(s) in all"),
+            || async move {
+                let jobs = self
+                    .bus
+                    .range(&livefarm_jobs::jobs_stream(stream_id), None, 10_000)
+                    .await
+                    .expect("range jobs")
+                    .len();
+                let live = self.live.sessions.count(stream_id);
+                if live == 1 && jobs >= segments {
+                    Ok(())
+                } else {
+                    Err(format!("{live} live, {jobs} segments"))
+                }
+            },
         )
         .await;
     }
@@ -666,8 +681,9 @@ async fn stream_control_ends_live_publishes() {
     wait_exit(&mut publisher, "terminate").await;
     h.wait_ended(&stream.id, 1).await;
     assert_eq!(h.live.sessions.count(&stream.id), 0);
+    let first = h.events(&stream.id).await.last().expect("ended").next_seq as usize;
     let mut publisher = live_publisher("flv", rtmp.clone());
-    h.wait_live(&stream.id, 1).await;
+    h.wait_live(&stream.id, first + 1).await;
 
     // suspend (the store first, then the order, as the api does): ended, and refused at once
     let suspend = livefarm_store::StreamPatch {
@@ -681,7 +697,7 @@ async fn stream_control_ends_live_publishes() {
         .expect("suspended");
     h.control(&stream.id, StreamControlAction::Suspend).await;
     wait_exit(&mut publisher, "suspend").await;
-    h.wait_ended(&stream.id, 2).await;
+    h.wait_ended(&stream.id, 1).await;
     let retry = push(gop2_source(), "flv", rtmp).await;
     assert!(
         !retry.success(),
