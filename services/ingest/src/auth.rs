@@ -182,9 +182,18 @@ impl StoreAuth {
     /// Auth against the database at `url` (`sqlite://...` or `postgres://...`), connected on
     /// first use. `Err` when the URL names no supported database.
     pub fn new(url: &str, defaults: Vec<Profile>, ttl: Duration) -> Result<StoreAuth, String> {
-        Backend::from_url(url).map_err(|e| e.to_string())?;
+        let backend = Backend::from_url(url).map_err(|e| e.to_string())?;
+        // ingest only reads: a SQLite file that is not there yet (the api makes and migrates
+        // it) is waited for, never created empty
+        let url =
+            if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=") {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rw")
+            } else {
+                url.to_owned()
+            };
         Ok(StoreAuth {
-            url: url.to_owned(),
+            url,
             store: tokio::sync::OnceCell::new(),
             defaults,
             ttl: ttl.min(MAX_CACHE_TTL),

@@ -237,4 +237,33 @@ async fn an_unreachable_store_refuses_as_retryable() {
         }
     }
     assert!(StoreAuth::new("redis://127.0.0.1", Vec::new(), DEFAULT_CACHE_TTL).is_err());
+
+    // a SQLite file that is not there yet is not made by ingest: unavailable until the api
+    // has made it, then the keys in it open their streams
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("livefarm.db");
+    let url = format!("sqlite://{}", path.display());
+    let auth = StoreAuth::new(&url, studio_default_ladder(), DEFAULT_CACHE_TTL).expect("url");
+    let early = auth.authorize(&request(None, "some-key")).await;
+    assert!(matches!(early, Err(AuthError::Unavailable(_))), "{early:?}");
+    assert!(!path.exists(), "ingest made the database file");
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("the api makes it");
+    let tenant = store.create_tenant("t").await.expect("tenant");
+    let stream = store
+        .create_stream(
+            &tenant.id,
+            NewStream {
+                name: "late".to_owned(),
+                ..NewStream::default()
+            },
+        )
+        .await
+        .expect("stream");
+    let ok = auth
+        .authorize(&request(None, &stream.stream_key))
+        .await
+        .expect("open once the database is there");
+    assert_eq!(ok.stream_id, stream.id);
 }

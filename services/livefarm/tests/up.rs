@@ -274,14 +274,15 @@ fn demo_stream(data: &Path) -> Value {
     serde_json::from_slice(&text).expect("demo stream json")
 }
 
-/// Starts `livefarm up` on `data` and returns it with the key its banner printed.
-fn start_with_banner(data: &Path) -> (Up, String) {
-    let admin = free_addr();
+/// Starts `livefarm up` on `data` and returns it with the key its banner printed and its api
+/// address.
+fn start_with_banner(data: &Path) -> (Up, String, SocketAddr) {
+    let (admin, playback) = (free_addr(), free_addr());
     let mut child = Command::new(env!("CARGO_BIN_EXE_livefarm"))
         .args(["up", "--data-dir"])
         .arg(data)
         .args(["--push-listen", &free_addr().to_string()])
-        .args(["--playback-listen", &free_addr().to_string()])
+        .args(["--playback-listen", &playback.to_string()])
         .args(["--admin-listen", &admin.to_string()])
         .args(["--rtmp-listen", &free_addr().to_string()])
         .args(["--srt-listen", &free_addr().to_string()])
@@ -310,14 +311,14 @@ fn start_with_banner(data: &Path) -> (Up, String) {
         None
     });
     wait_ready(admin);
-    (up, key)
+    (up, key, playback)
 }
 
 #[test]
 fn up_makes_an_api_key_once_and_keeps_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (up, key) = start_with_banner(&data);
+    let (up, key, playback) = start_with_banner(&data);
     let path = data.join("api-key");
     assert_eq!(std::fs::read_to_string(&path).expect("api-key"), key);
     #[cfg(unix)]
@@ -350,17 +351,32 @@ fn up_makes_an_api_key_once_and_keeps_it() {
         assert_eq!(stream.stream_key, demo["streamKey"].as_str().expect("key"));
         store.close().await;
     });
+    // the CLI finds the key in the data directory with no key flag
+    let created = Command::new(env!("CARGO_BIN_EXE_livefarm"))
+        .args(["stream", "create", "--name", "cli"])
+        .args(["--api", &format!("http://{playback}"), "--data-dir"])
+        .arg(&data)
+        .env_remove("LIVEFARM_API_KEY")
+        .output()
+        .expect("run livefarm stream create");
+    assert!(
+        created.status.success(),
+        "stream create failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: Value = serde_json::from_slice(&created.stdout).expect("stream json");
+    assert!(created["streamKey"].is_string(), "{created}");
     stop(up);
 
     // a restart prints the same key and keeps the demo stream
-    let (up, again) = start_with_banner(&data);
+    let (up, again, _) = start_with_banner(&data);
     assert_eq!(again, key);
     assert_eq!(demo_stream(&data)["id"], demo["id"]);
     stop(up);
 
     // with the file gone, a new key is made and written
     std::fs::remove_file(&path).expect("remove api-key");
-    let (up, fresh) = start_with_banner(&data);
+    let (up, fresh, _) = start_with_banner(&data);
     assert_ne!(fresh, key);
     assert_eq!(std::fs::read_to_string(&path).expect("api-key"), fresh);
     stop(up);
