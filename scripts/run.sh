@@ -13,7 +13,10 @@ cargo build --release -p livefarm
 
 DATA_DIR="${DATA_DIR:-livefarm-data}"
 mkdir -p "$DATA_DIR"
-rm -f "$DATA_DIR/demo-stream.json"
+# up rewrites demo-stream.json on every start (the demo stream and the API key are kept in the
+# data directory's database between runs): wait for a file newer than this marker
+started="$DATA_DIR/.run-started"
+touch "$started"
 ./target/release/livefarm up --data-dir "$DATA_DIR" ${LIVEFARM_UP_ARGS:-} &
 up_pid=$!
 pusher_pid=""
@@ -24,12 +27,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+fresh() { [ -s "$DATA_DIR/demo-stream.json" ] && [ "$DATA_DIR/demo-stream.json" -nt "$started" ]; }
 for _ in $(seq 1 100); do
-  [ -s "$DATA_DIR/demo-stream.json" ] && break
+  fresh && break
   kill -0 "$up_pid" 2>/dev/null || { echo "run: livefarm up exited" >&2; exit 1; }
   sleep 0.1
 done
-[ -s "$DATA_DIR/demo-stream.json" ] || { echo "run: no demo stream after 10 s" >&2; exit 1; }
+fresh || { echo "run: no demo stream after 10 s" >&2; exit 1; }
 
 if [ "${NO_DEMO:-0}" != "1" ]; then
   key="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["streamKey"])' "$DATA_DIR/demo-stream.json")"
@@ -48,6 +52,7 @@ Publishing the demo clip to the demo stream over RTMP. Play the adaptive ladder 
   ffplay http://127.0.0.1:8080/hls/$playback/index.m3u8
   (or open that URL in Safari, VLC, or any hls.js player)
 Publish your own: OBS or ffmpeg to rtmp://127.0.0.1:1935/live/$key
+API key (for the SDKs and \`livefarm stream create\`): $(cat "$DATA_DIR/api-key")
 Ctrl-C stops everything.
 MSG
 fi

@@ -1,6 +1,7 @@
 //! Live ingest end to end with real ffmpeg publishers: RTMP and SRT into ingest's listeners,
 //! segmented by the segmenter (in-process, or over gRPC), segments in a storage directory and
-//! jobs on a memory bus. Needs `ffmpeg` and `ffprobe` (apt-get install ffmpeg).
+//! jobs on a memory bus; publishers authorised against the control plane's store and ended
+//! by `livefarm:stream-control` orders. Needs `ffmpeg` and `ffprobe` (apt-get install ffmpeg).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,9 +12,9 @@ use std::time::Duration;
 use livefarm_bus::JobBus;
 use livefarm_ingest::{
     AllowAnyAuth, AuthorizedStream, GrpcSink, IngestConfig, LiveIngest, PublisherAuth,
-    SegmenterSink, StaticAuth, WebhookAuth,
+    SegmenterSink, StaticAuth, StoreAuth, WebhookAuth, DEFAULT_CACHE_TTL,
 };
-use livefarm_jobs::SegmentJob;
+use livefarm_jobs::{SegmentJob, StreamControl, StreamControlAction, STREAM_CONTROL};
 use livefarm_profiles::{preset, Profile};
 use livefarm_runtime::Shutdown;
 use livefarm_segmenter::{LiveSegmenter, StreamEvent, StreamEventKind, STREAM_EVENTS};
@@ -82,6 +83,7 @@ struct Harness {
     _dir: tempfile::TempDir,
     objects: PathBuf,
     bus: Arc<dyn JobBus>,
+    live: LiveIngest,
     rtmp: std::net::SocketAddr,
     srt: std::net::SocketAddr,
     shutdown: Shutdown,
@@ -134,14 +136,17 @@ async fn harness(auth: Arc<dyn PublisherAuth>, target: f64, link: Link) -> Harne
         idle_timeout_ms: 5_000,
         ..IngestConfig::default()
     };
-    let listeners =
-        livefarm_ingest::start_live(&config, LiveIngest { auth, sink }, shutdown.clone())
-            .await
-            .expect("listeners");
+    let live = LiveIngest::new(auth, sink);
+    // as the service does: orders appended from now on are obeyed
+    livefarm_ingest::follow_stream_control(Arc::clone(&bus), live.clone(), shutdown.clone()).await;
+    let listeners = livefarm_ingest::start_live(&config, live.clone(), shutdown.clone())
+        .await
+        .expect("listeners");
     Harness {
         _dir: dir,
         objects,
         bus,
+        live,
         rtmp: listeners.rtmp.expect("rtmp"),
         srt: listeners.srt.expect("srt"),
         shutdown,
@@ -581,4 +586,137 @@ async fn webhook_decides_stream_and_ladder() {
         "the webhook's presets are the ladder"
     );
     assert!(h.jobs("keepout").await.is_empty() && h.jobs("letmein").await.is_empty());
+}
+
+/// An endless live publisher (the source looped at real-time pace), killed when dropped.
+fn live_publisher(format: &str, url: String) -> tokio::process::Child {
+    tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(gop2_source())
+        .args(["-c", "copy", "-f", format, &url])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg must be installed (apt-get install ffmpeg)")
+}
+
+impl Harness {
+    async fn control(&self, stream_id: &str, action: StreamControlAction) {
+        let control = StreamControl {
+            stream_id: stream_id.to_owned(),
+            action,
+        };
+        self.bus
+            .publish(
+                STREAM_CONTROL,
+                &serde_json::to_vec(&control).expect("json"),
+                &livefarm_bus::Headers::new(),
+            )
+            .await
+            .expect("publish control");
+    }
+
+    /// Waits for a live publish of `stream_id` whose segments reach the bus, until it has
+    /// `segments` jobs in all (a publish ended before its first segment is never segmented).
+    async fn wait_live(&self, stream_id: &str, segments: usize) {
+        wait_until(
+            Duration::from_secs(30),
+            &format!("a live publish of {stream_id} with {segments} segment(s) in all"),
+            || async move {
+                let jobs = self
+                    .bus
+                    .range(&livefarm_jobs::jobs_stream(stream_id), None, 10_000)
+                    .await
+                    .expect("range jobs")
+                    .len();
+                let live = self.live.sessions.count(stream_id);
+                if live == 1 && jobs >= segments {
+                    Ok(())
+                } else {
+                    Err(format!("{live} live, {jobs} segments"))
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// Waits for a publisher to exit (ingest closed its connection).
+async fn wait_exit(child: &mut tokio::process::Child, what: &str) {
+    tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the publisher is still connected after 15 s"))
+        .expect("wait ffmpeg");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_control_ends_live_publishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("livefarm.db").display());
+    let store = livefarm_store::Store::open(&url, &livefarm_store::StoreOptions::default())
+        .await
+        .expect("store");
+    let tenant = store.create_tenant("t").await.expect("tenant");
+    let new = |name: &str| livefarm_store::NewStream {
+        name: name.to_owned(),
+        ..livefarm_store::NewStream::default()
+    };
+    let stream = store
+        .create_stream(&tenant.id, new("cam"))
+        .await
+        .expect("stream");
+    let other = store
+        .create_stream(&tenant.id, new("srt"))
+        .await
+        .expect("stream");
+    let auth = StoreAuth::with_store(store.clone(), ladder(), DEFAULT_CACHE_TTL);
+    let h = harness(Arc::new(auth), 2.0, Link::InProcess).await;
+    let rtmp = h.rtmp_url(&format!("live/{}", stream.stream_key));
+
+    // terminate: the live RTMP publish ends, its session is closed, and a reconnect is let in
+    let mut publisher = live_publisher("flv", rtmp.clone());
+    h.wait_live(&stream.id, 1).await;
+    h.control(&stream.id, StreamControlAction::Terminate).await;
+    wait_exit(&mut publisher, "terminate").await;
+    h.wait_ended(&stream.id, 1).await;
+    assert_eq!(h.live.sessions.count(&stream.id), 0);
+    let first = h.events(&stream.id).await.last().expect("ended").next_seq as usize;
+    let mut publisher = live_publisher("flv", rtmp.clone());
+    h.wait_live(&stream.id, first + 1).await;
+
+    // suspend (the store first, then the order, as the api does): ended, and refused at once
+    let suspend = livefarm_store::StreamPatch {
+        suspended: Some(true),
+        ..livefarm_store::StreamPatch::default()
+    };
+    store
+        .update_stream(&tenant.id, &stream.id, suspend)
+        .await
+        .expect("update")
+        .expect("suspended");
+    h.control(&stream.id, StreamControlAction::Suspend).await;
+    wait_exit(&mut publisher, "suspend").await;
+    h.wait_ended(&stream.id, 1).await;
+    let retry = push(gop2_source(), "flv", rtmp).await;
+    assert!(
+        !retry.success(),
+        "a suspended stream's publish must be refused"
+    );
+    assert_eq!(h.live.sessions.count(&stream.id), 0);
+
+    // delete (the store first, then the order): a live SRT publish ends too
+    let mut srt = live_publisher(
+        "mpegts",
+        format!("srt://{}?streamid=live/{}", h.srt, other.stream_key),
+    );
+    h.wait_live(&other.id, 1).await;
+    assert!(store
+        .delete_stream(&tenant.id, &other.id)
+        .await
+        .expect("delete"));
+    h.control(&other.id, StreamControlAction::Delete).await;
+    h.wait_ended(&other.id, 1).await;
+    assert_eq!(h.live.sessions.count(&other.id), 0);
+    let _ = srt.kill().await;
 }

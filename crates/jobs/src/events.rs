@@ -36,21 +36,42 @@ pub struct StreamEvent {
     pub at_ms: u64,
 }
 
-/// What the api asks ingest to do with a stream's live publisher.
-#[derive(Serialize, Deserialize)]
+/// What the api did to a stream that ends its live publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamControlAction {
-    /// End the current session; the publisher may reconnect at once.
+    /// End the session; the publisher may reconnect at once.
     Terminate,
-    /// The stream was suspended: drop the publisher, refuse it until unsuspended.
+    /// End the session; publishes are refused until the stream is unsuspended.
     Suspend,
-    /// The stream was deleted: drop the publisher for good.
+    /// End the session; the stream is gone.
     Delete,
 }
 
 /// One entry of [`STREAM_CONTROL`](crate::STREAM_CONTROL).
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamControl {
     pub stream_id: String,
     pub action: StreamControlAction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_control_wire_format() {
+        let control = StreamControl {
+            stream_id: "s1".to_owned(),
+            action: StreamControlAction::Suspend,
+        };
+        let text = serde_json::to_string(&control).expect("json");
+        assert_eq!(text, r#"{"stream_id":"s1","action":"suspend"}"#);
+        let back: StreamControl =
+            serde_json::from_str(r#"{"stream_id":"s1","action":"terminate"}"#).expect("parses");
+        assert_eq!(back.action, StreamControlAction::Terminate);
+        assert!(
+            serde_json::from_str::<StreamControl>(r#"{"stream_id":"s","action":"x"}"#).is_err()
+        );
+    }
 }

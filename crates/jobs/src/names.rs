@@ -12,12 +12,11 @@
 //! livefarm:stream:{stream_id}:timeline      where a stream's seq and clock stand between publishes
 //! livefarm:worker:{worker_id}               worker registration, refreshed by its heartbeat
 //! livefarm:stream-events                    publish started / ended (StreamEvent)
-//! livefarm:stream-control                   drop a live publisher (StreamControl)
+//! livefarm:stream-control                   terminate / suspend / delete a live publish (StreamControl)
 //! livefarm:tickets:winning                  winning tickets for the redeemer (WinningTicket)
 //! livefarm:chain:events                     the indexer's chain events
 //! livefarm:indexer:...                      the indexer's cursor and state (prefix)
 //! livefarm:redeemer:...                     the redeemer's ticket records and lock (prefix)
-//! livefarm:registry:...                     the stream registry's records
 //! livefarm:api:playlist:{stream_id}         the api's playlist snapshot of a stream
 //! livefarm:api:playlists:cursor             results entry through which every snapshot is saved
 //! ```
@@ -36,8 +35,8 @@ pub const WORKER_GROUP: &str = "transcoders";
 pub const WORKER_KEY_PREFIX: &str = "livefarm:worker:";
 /// The bus stream of publish lifecycle events (`StreamEvent`, JSON).
 pub const STREAM_EVENTS: &str = "livefarm:stream-events";
-/// The bus stream of stream control messages (`StreamControl`, JSON): the api asks every
-/// ingest replica to drop a stream's live publisher (terminate, suspend, delete).
+/// The bus stream of orders to end a live publish (`StreamControl`, JSON): the api appends,
+/// every ingest replica tails it from the end.
 pub const STREAM_CONTROL: &str = "livefarm:stream-control";
 /// The stream winning tickets are appended to (one JSON `WinningTicket` per entry), read by
 /// the redeemer.
@@ -50,8 +49,6 @@ pub const CHAIN_EVENTS_STREAM: &str = "livefarm:chain:events";
 pub const INDEXER_KEY_PREFIX: &str = "livefarm:indexer";
 /// Default prefix of the redeemer's keys (ticket records, leader lock).
 pub const REDEEMER_KEY_PREFIX: &str = "livefarm:redeemer";
-/// Prefix of the stream registry's keys.
-pub const REGISTRY_KEY_PREFIX: &str = "livefarm:registry:";
 /// Prefix of the api's playlist snapshot keys (`{prefix}{stream_id}`).
 pub const API_SNAPSHOT_PREFIX: &str = "livefarm:api:playlist:";
 /// The api's shared snapshot cursor.

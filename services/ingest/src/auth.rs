@@ -1,18 +1,18 @@
 //! Publisher auth: which stream a publisher's key opens, with which ladder.
 //!
 //! [`PublisherAuth`] is a trait object, so each deployment picks its source of truth. Four
-//! implementations ship: [`RegistryAuth`] (the stream registry), [`StaticAuth`] (a key map),
+//! implementations ship: [`StoreAuth`] (the control plane's store), [`StaticAuth`] (a key map),
 //! [`WebhookAuth`] (go-livepeer's auth webhook, livepeer-protocol.md §5.3) and
 //! [`AllowAnyAuth`] (development).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use livefarm_profiles::{
     parse_json_values, preset, studio_default_ladder, studio_preset, validate_list, Profile,
 };
-use livefarm_registry::StreamRegistry;
+use livefarm_store::{redact_url, Backend, Store, StoreError, StoreOptions};
 use serde::Deserialize;
 
 use crate::error::AuthError;
@@ -49,6 +49,10 @@ pub trait PublisherAuth: Send + Sync {
         &'a self,
         request: &'a PublishRequest,
     ) -> BoxFuture<'a, Result<AuthorizedStream, AuthError>>;
+
+    /// Drops what is cached about `stream_id` (it was suspended, deleted or terminated), so
+    /// the next publish asks the source of truth again.
+    fn forget_stream(&self, _stream_id: &str) {}
 }
 
 /// The first 4 characters of a key and an ellipsis: enough to tell keys apart in logs.
@@ -124,32 +128,157 @@ impl PublisherAuth for AllowAnyAuth {
     }
 }
 
-/// The stream registry (`livefarm stream create`, `POST /api/stream`): a key opens the stream
-/// it was created for, with that stream's ladder (the defaults when it names none).
-#[derive(Clone)]
-pub struct RegistryAuth {
-    registry: Arc<dyn StreamRegistry>,
-    defaults: Vec<Profile>,
+/// How long [`StoreAuth`] trusts an answer of the store (default of `auth.cache_ttl_ms`).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
+/// The longest cache TTL accepted: a suspended or deleted stream must be refused within 5 s.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Cached answers kept at most; past it expired ones go, then all (unknown keys cost a slot).
+const CACHE_CAPACITY: usize = 10_000;
+
+/// What the store said about one stream key, kept for the cache TTL.
+#[derive(Debug, Clone)]
+struct Cached {
+    at: Instant,
+    /// `None`: no such key (or a deleted stream).
+    stream: Option<KnownStream>,
 }
 
-impl std::fmt::Debug for RegistryAuth {
+#[derive(Debug, Clone)]
+struct KnownStream {
+    id: String,
+    suspended: bool,
+    record: bool,
+    /// The stream's ladder, or why its stored `profiles` are unusable.
+    profiles: Result<Vec<Profile>, String>,
+}
+
+/// The control plane's store (`crates/store`; streams made with `POST /api/stream` or
+/// `livefarm stream create`): a key opens the stream it was made for, with that stream's
+/// `profiles` (the defaults when it names none), unless the stream is suspended or deleted.
+///
+/// Answers, found or not, are cached for `ttl` (2 s by default, at most 5 s), so a suspend or
+/// delete is obeyed within that time even without the `livefarm:stream-control` message that
+/// drops a live publisher and clears the stream's entries at once. The database is connected
+/// on first use: while it is unreachable publishes are refused as unavailable (retryable) and
+/// ingest goes on serving.
+pub struct StoreAuth {
+    url: String,
+    store: tokio::sync::OnceCell<Store>,
+    defaults: Vec<Profile>,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl std::fmt::Debug for StoreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryAuth").finish_non_exhaustive()
+        f.debug_struct("StoreAuth")
+            .field("url", &redact_url(&self.url))
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
-impl RegistryAuth {
-    pub fn new(registry: Arc<dyn StreamRegistry>, defaults: Vec<Profile>) -> Self {
-        RegistryAuth { registry, defaults }
+impl StoreAuth {
+    /// Auth against the database at `url` (`sqlite://...` or `postgres://...`), connected on
+    /// first use. `Err` when the URL names no supported database.
+    pub fn new(url: &str, defaults: Vec<Profile>, ttl: Duration) -> Result<StoreAuth, String> {
+        let backend = Backend::from_url(url).map_err(|e| e.to_string())?;
+        // ingest only reads: a SQLite file that is not there yet (the api makes and migrates
+        // it) is waited for, never created empty
+        let url =
+            if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=") {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rw")
+            } else {
+                url.to_owned()
+            };
+        Ok(StoreAuth {
+            url,
+            store: tokio::sync::OnceCell::new(),
+            defaults,
+            ttl: ttl.min(MAX_CACHE_TTL),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Auth against an open store (one process sharing its store, tests).
+    pub fn with_store(store: Store, defaults: Vec<Profile>, ttl: Duration) -> StoreAuth {
+        StoreAuth {
+            url: String::new(),
+            store: tokio::sync::OnceCell::new_with(Some(store)),
+            defaults,
+            ttl: ttl.min(MAX_CACHE_TTL),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn store(&self) -> Result<&Store, AuthError> {
+        self.store
+            .get_or_try_init(|| async {
+                let options = StoreOptions {
+                    max_connections: 4,
+                    acquire_timeout: Duration::from_secs(3),
+                };
+                Store::connect(&self.url, &options).await
+            })
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    fn cached(&self, key: &str) -> Option<Option<KnownStream>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|c| c.at.elapsed() < self.ttl)
+            .map(|c| c.stream.clone())
+    }
+
+    fn remember(&self, key: &str, stream: Option<KnownStream>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            let ttl = self.ttl;
+            cache.retain(|_, c| c.at.elapsed() < ttl);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key.to_owned(),
+            Cached {
+                at: Instant::now(),
+                stream,
+            },
+        );
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<KnownStream>, AuthError> {
+        let record = self
+            .store()
+            .await?
+            .stream_by_key(key)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(record.map(|record| KnownStream {
+            profiles: stream_ladder(&record.spec, &self.defaults),
+            id: record.id,
+            suspended: record.suspended,
+            record: record.record,
+        }))
     }
 
     async fn look_up(&self, request: &PublishRequest) -> Result<AuthorizedStream, AuthError> {
-        let stream = self
-            .registry
-            .by_stream_key(&request.stream_key)
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("stream registry: {e}")))?
-            .ok_or_else(|| AuthError::Refused("unknown stream key".to_string()))?;
+        let known = match self.cached(&request.stream_key) {
+            Some(known) => known,
+            None => {
+                let known = self.fetch(&request.stream_key).await?;
+                self.remember(&request.stream_key, known.clone());
+                known
+            }
+        };
+        let stream = known.ok_or_else(|| AuthError::Refused("unknown stream key".to_string()))?;
+        if stream.suspended {
+            return Err(AuthError::Refused("the stream is suspended".to_string()));
+        }
         // go-livepeer's /live/{manifestID}/{streamKey}: the manifest must be the key's stream
         if let Some(manifest) = &request.manifest_id {
             if manifest != &stream.id {
@@ -158,11 +287,9 @@ impl RegistryAuth {
                 ));
             }
         }
-        let profiles = if stream.profiles.is_empty() {
-            self.defaults.clone()
-        } else {
-            stream.profiles
-        };
+        let profiles = stream
+            .profiles
+            .map_err(|e| AuthError::Refused(format!("the stream's profiles: {e}")))?;
         Ok(AuthorizedStream {
             stream_id: stream.id,
             profiles,
@@ -171,12 +298,36 @@ impl RegistryAuth {
     }
 }
 
-impl PublisherAuth for RegistryAuth {
+fn unavailable(error: &StoreError) -> AuthError {
+    AuthError::Unavailable(format!(
+        "control-plane store unreachable, try again: {error}"
+    ))
+}
+
+/// The ladder of a stream's `spec`: its `profiles` (Studio's FfmpegProfile objects), the
+/// defaults when absent or empty.
+fn stream_ladder(
+    spec: &serde_json::Map<String, serde_json::Value>,
+    defaults: &[Profile],
+) -> Result<Vec<Profile>, String> {
+    match spec.get("profiles") {
+        None | Some(serde_json::Value::Null) => Ok(defaults.to_vec()),
+        Some(serde_json::Value::Array(entries)) => ladder_from(&[], entries, defaults),
+        Some(other) => Err(format!("expected an array, got {other}")),
+    }
+}
+
+impl PublisherAuth for StoreAuth {
     fn authorize<'a>(
         &'a self,
         request: &'a PublishRequest,
     ) -> BoxFuture<'a, Result<AuthorizedStream, AuthError>> {
         Box::pin(self.look_up(request))
+    }
+
+    fn forget_stream(&self, stream_id: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, c| c.stream.as_ref().is_none_or(|s| s.id != stream_id));
     }
 }
 
@@ -197,7 +348,7 @@ pub(crate) struct TranscodeConfiguration {
     pub(crate) manifest_id: String,
     pub(crate) presets: Vec<String>,
     pub(crate) profiles: Vec<serde_json::Value>,
-    /// Not in go-livepeer; Livefarm's registry may set it.
+    /// Not in go-livepeer; a Livefarm auth webhook may set it.
     pub(crate) record: bool,
 }
 
@@ -360,43 +511,5 @@ mod tests {
         let names: Vec<_> = ladder.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["P240p30fps16x9", "x"]);
         assert!(ladder_from(&["nope".to_string()], &[], &[]).is_err());
-    }
-
-    #[tokio::test]
-    async fn registry_keys_open_their_stream_and_nothing_else() {
-        let registry = livefarm_registry::connect("memory://ingest-auth-test")
-            .await
-            .expect("registry");
-        let ladder = vec![livefarm_profiles::preset("P144p30fps16x9").expect("preset")];
-        let stream = registry
-            .create("demo".to_string(), ladder.clone(), true)
-            .await
-            .expect("created");
-        let auth = RegistryAuth::new(registry, studio_default_ladder());
-        let request = |manifest: Option<&str>, key: &str| PublishRequest {
-            protocol: "rtmp",
-            url: "rtmp://x/live".to_string(),
-            manifest_id: manifest.map(str::to_string),
-            stream_key: key.to_string(),
-        };
-        let ok = auth
-            .authorize(&request(None, &stream.stream_key))
-            .await
-            .expect("a registered key");
-        assert_eq!(ok.stream_id, stream.id);
-        assert_eq!(ok.profiles, ladder);
-        assert!(ok.record);
-        auth.authorize(&request(Some(&stream.id), &stream.stream_key))
-            .await
-            .expect("go-livepeer path with the right manifest");
-        assert!(matches!(
-            auth.authorize(&request(Some("other"), &stream.stream_key))
-                .await,
-            Err(AuthError::Refused(_))
-        ));
-        assert!(matches!(
-            auth.authorize(&request(None, "not-a-key")).await,
-            Err(AuthError::Refused(_))
-        ));
     }
 }

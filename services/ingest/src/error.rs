@@ -8,7 +8,7 @@ pub enum AuthError {
     /// The key is unknown or the webhook said no.
     #[error("publish refused: {0}")]
     Refused(String),
-    /// The authority could not be asked (webhook down, bad reply).
+    /// The authority could not be asked (store or webhook down, bad reply); retryable.
     #[error("publisher auth unavailable: {0}")]
     Unavailable(String),
 }
@@ -24,6 +24,9 @@ pub enum IngestError {
     /// The segmenter stopped reading this publish's bytes.
     #[error("segmenter stopped reading the stream")]
     SinkClosed,
+    /// The control plane ended the publish (terminate, suspend or delete of the stream).
+    #[error("publish of stream {0:?} stopped by the control plane")]
+    Stopped(String),
     #[error("rtmp: {0}")]
     Rtmp(String),
     #[error("{what}: {source}")]

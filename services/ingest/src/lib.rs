@@ -3,13 +3,15 @@
 //! - RTMP (`rtmp://host:1935/live/{streamKey}`, `/live/{manifestID}/{streamKey}`) and SRT
 //!   (MPEG-TS, stream chosen by `streamid`): each publish is authorized by a [`PublisherAuth`]
 //!   and its container bytes (FLV, MPEG-TS) stream to a segmenter through a [`SegmenterSink`]
-//!   (gRPC, or in-process in `livefarm up`).
+//!   (gRPC, or in-process in `livefarm up`). A publish the control plane ends (terminate,
+//!   suspend, delete: `livefarm:stream-control` on the bus) is closed at once.
 //! - go-livepeer's HTTP push (livepeer-protocol.md §5.1): `PUT|POST /live/{manifestID}/{seq}.ts`
 //!   with `Content-Duration`, `Livepeer-Transcode-Configuration` and, with
 //!   `Accept: multipart/mixed`, every rendition in the reply. Each segment is stored, enqueued
 //!   as a job on the bus, and answered when the worker's result arrives.
 
 mod auth;
+mod control;
 mod error;
 mod flv;
 mod live;
@@ -33,11 +35,12 @@ use livefarm_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{
-    redact, AllowAnyAuth, AuthorizedStream, BoxFuture, PublishRequest, PublisherAuth, RegistryAuth,
-    StaticAuth, WebhookAuth,
+    redact, AllowAnyAuth, AuthorizedStream, BoxFuture, PublishRequest, PublisherAuth, StaticAuth,
+    StoreAuth, WebhookAuth, DEFAULT_CACHE_TTL, MAX_CACHE_TTL,
 };
+pub use control::follow_stream_control;
 pub use error::{AuthError, IngestError};
-pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest};
+pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest, LiveSessions};
 pub use livefarm_jobs::SegmentClient;
 pub use livefarm_publish::{
     ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
@@ -78,10 +81,10 @@ pub struct IngestConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {
-    /// Keys of the stream registry at `auth.registry_url` (streams made with
-    /// `livefarm stream create` or `POST /api/stream`).
+    /// Keys of the streams in the control plane's store at `auth.database_url` (made with
+    /// `POST /api/stream` or `livefarm stream create`); suspended and deleted ones refused.
     #[default]
-    Registry,
+    Store,
     /// Only the keys in `auth.keys`.
     Static,
     /// go-livepeer's auth webhook at `auth.webhook_url`.
@@ -95,9 +98,11 @@ pub enum AuthMode {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub mode: AuthMode,
-    /// `registry` mode: `memory://[name]` (one process) or `redis://...` (shared with the
-    /// api service).
-    pub registry_url: String,
+    /// `store` mode: the api's database, `sqlite://PATH` or `postgres://...` (read only).
+    pub database_url: String,
+    /// `store` mode: how long an answer of the store is trusted, milliseconds (at most 5000,
+    /// so a suspended or deleted stream is refused within 5 s).
+    pub cache_ttl_ms: u64,
     pub webhook_url: Option<String>,
     pub webhook_timeout_ms: u64,
     /// The ladder when neither a key nor the webhook names one: preset names (go-livepeer's or
@@ -119,17 +124,21 @@ pub struct StaticKey {
 
 impl AuthConfig {
     /// The configured [`PublisherAuth`].
-    pub async fn build(&self) -> Result<Arc<dyn PublisherAuth>, IngestError> {
+    pub fn build(&self) -> Result<Arc<dyn PublisherAuth>, IngestError> {
         let defaults = auth::ladder_from(&self.default_presets, &[], &studio_default_ladder())
             .map_err(|e| IngestError::Config(format!("auth.default_presets: {e}")))?;
         Ok(match self.mode {
-            AuthMode::Registry => {
-                let registry = livefarm_registry::connect(&self.registry_url)
-                    .await
-                    .map_err(|e| {
-                        IngestError::Config(format!("auth.registry_url {}: {e}", self.registry_url))
-                    })?;
-                Arc::new(RegistryAuth::new(registry, defaults))
+            AuthMode::Store => {
+                let ttl = Duration::from_millis(self.cache_ttl_ms);
+                if ttl > MAX_CACHE_TTL {
+                    return Err(IngestError::Config(format!(
+                        "auth.cache_ttl_ms: at most {} (a suspended stream must be refused within 5 s)",
+                        MAX_CACHE_TTL.as_millis()
+                    )));
+                }
+                let auth = StoreAuth::new(&self.database_url, defaults, ttl)
+                    .map_err(|e| IngestError::Config(format!("auth.database_url: {e}")))?;
+                Arc::new(auth)
             }
             AuthMode::AllowAny => Arc::new(AllowAnyAuth {
                 profiles: defaults,
@@ -182,7 +191,8 @@ impl Default for IngestConfig {
             segmenter_url: "http://127.0.0.1:9940".to_string(),
             idle_timeout_ms: 30_000,
             auth: AuthConfig {
-                registry_url: "redis://127.0.0.1:6379".to_string(),
+                database_url: "sqlite:///var/lib/livefarm/livefarm.db".to_string(),
+                cache_ttl_ms: DEFAULT_CACHE_TTL.as_millis() as u64,
                 webhook_timeout_ms: 5_000,
                 ..AuthConfig::default()
             },
@@ -211,9 +221,9 @@ pub struct IngestState {
 /// Runs the ingest service until `shutdown` fires, with the configured auth and a gRPC
 /// segmenter at `segmenter_url`.
 pub async fn run(config: IngestConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let auth = config.auth.build().await?;
+    let auth = config.auth.build()?;
     let sink: Arc<dyn SegmenterSink> = Arc::new(GrpcSink::new(&config.segmenter_url)?);
-    run_with(config, LiveIngest { auth, sink }, None, shutdown).await
+    run_with(config, LiveIngest::new(auth, sink), None, shutdown).await
 }
 
 /// Runs the ingest service with the given auth and segmenter (`livefarm up` passes an
@@ -243,6 +253,8 @@ pub async fn run_with(
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("binding {}", config.http_listen))?;
+    // ready only once terminate/suspend/delete orders are followed
+    let control = follow_stream_control(Arc::clone(&bus), live.clone(), shutdown.clone()).await;
     let listeners = start_live(&config, live, shutdown.clone()).await?;
     // one results tail for the process, shared by every push request
     let segments = segments.unwrap_or_else(|| {
@@ -265,6 +277,9 @@ pub async fn run_with(
         .await
         .context("serving http push")?;
     listeners.wait().await;
+    if let Err(error) = control.await {
+        tracing::warn!(%error, "stream-control follower ended abnormally");
+    }
     admin.stop().await.context("stopping the admin server")?;
     Ok(())
 }
@@ -354,5 +369,29 @@ mod tests {
         assert_eq!(error.exit_code(), livefarm_runtime::EXIT_BAD_CONFIG);
         // "invalid value for config key `orchestrator` (from file ...): unknown field"
         assert!(error.to_string().contains("`orchestrator`"), "{error}");
+    }
+
+    #[test]
+    fn store_mode_checks_its_url_and_ttl() {
+        let config = |url: &str, ttl: u64| AuthConfig {
+            database_url: url.to_owned(),
+            cache_ttl_ms: ttl,
+            ..IngestConfig::default().auth
+        };
+        // a URL is checked, not connected to: ingest starts while the database is down
+        config("postgres://lf:secret@127.0.0.1:1/db", 2_000)
+            .build()
+            .expect("a postgres url");
+        let error = config("mysql://lf:secret@db/x", 2_000)
+            .build()
+            .err()
+            .expect("mysql is refused");
+        assert!(error.to_string().contains("auth.database_url"), "{error}");
+        assert!(!error.to_string().contains("secret"), "{error}");
+        let error = config("sqlite://x.db", 6_000)
+            .build()
+            .err()
+            .expect("a ttl over 5 s is refused");
+        assert!(error.to_string().contains("cache_ttl_ms"), "{error}");
     }
 }

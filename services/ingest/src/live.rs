@@ -1,10 +1,13 @@
 //! What RTMP and SRT publishes share: stream paths, auth, and handing the bytes to a
 //! segmenter.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use livefarm_publish::{ContainerFormat, PublishStart, SegmenterSink};
+use livefarm_runtime::Shutdown;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -76,6 +79,75 @@ pub fn parse_srt_stream_id(stream_id: &str) -> Result<String, IngestError> {
 pub struct LiveIngest {
     pub auth: Arc<dyn PublisherAuth>,
     pub sink: Arc<dyn SegmenterSink>,
+    /// The publishes in progress, by stream, so the control plane can end them.
+    pub sessions: LiveSessions,
+}
+
+/// Stream id -> (registration id, the publish's stop trigger) of each live publish.
+type SessionMap = HashMap<String, Vec<(u64, Shutdown)>>;
+
+/// The live publishes of one ingest process, by stream id: what a `livefarm:stream-control`
+/// order ends.
+#[derive(Clone, Default)]
+pub struct LiveSessions {
+    inner: Arc<Mutex<SessionMap>>,
+    next: Arc<AtomicU64>,
+}
+
+impl LiveSessions {
+    fn register(&self, stream_id: &str) -> Registration {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let stop = Shutdown::new();
+        self.lock()
+            .entry(stream_id.to_owned())
+            .or_default()
+            .push((id, stop.clone()));
+        Registration {
+            sessions: self.clone(),
+            stream_id: stream_id.to_owned(),
+            id,
+            stop,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionMap> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends every publish of `stream_id` (its connection is closed, the segmenter cuts the
+    /// last segment); returns how many there were.
+    pub fn stop(&self, stream_id: &str) -> usize {
+        let sessions = self.lock().get(stream_id).cloned().unwrap_or_default();
+        for (_, stop) in &sessions {
+            stop.trigger();
+        }
+        sessions.len()
+    }
+
+    /// How many publishes of `stream_id` are live.
+    pub fn count(&self, stream_id: &str) -> usize {
+        self.lock().get(stream_id).map_or(0, Vec::len)
+    }
+}
+
+/// A publish's entry in [`LiveSessions`], removed when the publish ends.
+struct Registration {
+    sessions: LiveSessions,
+    stream_id: String,
+    id: u64,
+    stop: Shutdown,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut map = self.sessions.lock();
+        if let Some(list) = map.get_mut(&self.stream_id) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                map.remove(&self.stream_id);
+            }
+        }
+    }
 }
 
 /// A live publish that was let in: its bytes go to the segmenter until it is finished.
@@ -85,9 +157,23 @@ pub struct Publish {
     protocol: &'static str,
     tx: Option<mpsc::Sender<Bytes>>,
     task: JoinHandle<()>,
+    registration: Registration,
+}
+
+/// Completes when `stop` fires; never when there is none.
+pub(crate) async fn stopped(stop: Option<Shutdown>) {
+    match stop {
+        Some(stop) => stop.triggered().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Publish {
+    /// Fires when the control plane ends this publish (terminate, suspend, delete).
+    pub(crate) fn stop_signal(&self) -> Shutdown {
+        self.registration.stop.clone()
+    }
+
     /// Queues bytes for the segmenter; `Err` when the segmenter gave up on this publish.
     pub async fn send(&mut self, bytes: Bytes) -> Result<(), IngestError> {
         let tx = self.tx.as_ref().ok_or(IngestError::SinkClosed)?;
@@ -105,6 +191,15 @@ impl Publish {
 }
 
 impl LiveIngest {
+    /// Live ingest with `auth` and `sink` and no publish in progress.
+    pub fn new(auth: Arc<dyn PublisherAuth>, sink: Arc<dyn SegmenterSink>) -> Self {
+        LiveIngest {
+            auth,
+            sink,
+            sessions: LiveSessions::default(),
+        }
+    }
+
     /// Authorizes `request` and starts a segmenter session for it. A refusal is logged here
     /// (with the key redacted) and returned.
     pub async fn begin(
@@ -140,6 +235,7 @@ impl LiveIngest {
             record,
             protocol: request.protocol.to_string(),
         };
+        let registration = self.sessions.register(&stream_id);
         let (tx, rx) = mpsc::channel(QUEUE);
         let sink = Arc::clone(&self.sink);
         let (id, session) = (stream_id.clone(), session_id.clone());
@@ -173,6 +269,7 @@ impl LiveIngest {
             protocol,
             tx: Some(tx),
             task,
+            registration,
         })
     }
 }

@@ -15,9 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{redact, PublishRequest};
-use crate::error::IngestError;
+use crate::error::{AuthError, IngestError};
 use crate::flv;
-use crate::live::{parse_stream_path, LiveIngest, Publish};
+use crate::live::{parse_stream_path, stopped, LiveIngest, Publish};
 
 /// Accepts RTMP connections until `shutdown` fires; each connection runs on its own task.
 pub async fn serve(
@@ -75,12 +75,18 @@ fn rtmp_error(error: impl std::fmt::Display) -> IngestError {
 
 impl Connection {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IngestError> {
-        match tokio::time::timeout(self.idle_timeout, self.socket.read(buf)).await {
-            Ok(read) => read.map_err(|source| IngestError::Io {
-                what: "rtmp read",
-                source,
-            }),
-            Err(_) => Err(IngestError::Rtmp("publisher idle, closing".to_string())),
+        let stop = self.publish.as_ref().map(Publish::stop_signal);
+        let stream_id = self.publish.as_ref().map(|p| p.stream_id.clone());
+        let read = tokio::time::timeout(self.idle_timeout, self.socket.read(buf));
+        tokio::select! {
+            read = read => match read {
+                Ok(read) => read.map_err(|source| IngestError::Io {
+                    what: "rtmp read",
+                    source,
+                }),
+                Err(_) => Err(IngestError::Rtmp("publisher idle, closing".to_string())),
+            },
+            () = stopped(stop) => Err(IngestError::Stopped(stream_id.unwrap_or_default())),
         }
     }
 
@@ -172,8 +178,15 @@ impl Connection {
                         self.publish = Some(publish);
                     }
                     Err(error) => {
+                        // a publisher may retry when the authority could not be asked
+                        let (code, description) = match &error {
+                            IngestError::Auth(AuthError::Unavailable(_)) => {
+                                ("NetStream.Publish.Failed", "auth unavailable, try again")
+                            }
+                            _ => ("NetStream.Publish.BadName", "refused"),
+                        };
                         let refusal = session
-                            .reject_request(request_id, "NetStream.Publish.BadName", "refused")
+                            .reject_request(request_id, code, description)
                             .map_err(rtmp_error)?;
                         for result in refusal {
                             if let ServerSessionResult::OutboundResponse(packet) = result {

@@ -12,7 +12,7 @@ use srt_tokio::options::PacketSize;
 use srt_tokio::{ConnectionRequest, SrtListener};
 
 use crate::auth::{redact, PublishRequest};
-use crate::error::IngestError;
+use crate::error::{AuthError, IngestError};
 use crate::live::{parse_srt_stream_id, parse_stream_path, LiveIngest};
 
 /// A bound SRT listener.
@@ -104,6 +104,11 @@ async fn handle(
     };
     let mut publish = match live.begin(publish_request, ContainerFormat::MpegTs).await {
         Ok(publish) => publish,
+        Err(IngestError::Auth(AuthError::Unavailable(_))) => {
+            // retryable: the authority (the store, the webhook) could not be asked
+            reject(request, ServerRejectReason::Down).await;
+            return;
+        }
         Err(IngestError::Auth(_)) => {
             reject(request, ServerRejectReason::Forbidden).await;
             return;
@@ -122,8 +127,16 @@ async fn handle(
             return;
         }
     };
+    let stop = publish.stop_signal();
     loop {
-        match tokio::time::timeout(idle_timeout, socket.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle_timeout, socket.next()) => next,
+            () = stop.triggered() => {
+                tracing::info!(protocol = "srt", %peer, stream_id = publish.stream_id, "publish stopped by the control plane");
+                break;
+            }
+        };
+        match next {
             Ok(Some(Ok((_, bytes)))) => {
                 if let Err(error) = publish.send(bytes).await {
                     tracing::warn!(protocol = "srt", stream_id = publish.stream_id, %error, "closing srt publish");

@@ -47,9 +47,13 @@ pub enum Command {
     /// Measure Livefarm against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Manage streams in the registry.
+    /// Manage streams through the api (`Authorization: Bearer` from --api-key,
+    /// LIVEFARM_API_KEY or the data directory's `api-key` file).
     #[command(subcommand)]
     Stream(stream::StreamCommand),
+    /// Manage API keys in the control-plane database (the data directory's by default).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(crate::keys::ApiKeyCommand),
     /// The chain: deploy the Livepeer-compatible contracts.
     #[command(subcommand)]
     Chain(crate::chain::ChainCommand),
@@ -92,7 +96,8 @@ pub fn load_config(cli: &Cli) -> Result<LivefarmConfig> {
         .ignore_env("LIVEFARM_LOG_FORMAT")
         // flags' environment fallbacks, not config keys
         .ignore_env("LIVEFARM_API_URL")
-        .ignore_env("LIVEFARM_REGISTRY_URL")
+        .ignore_env("LIVEFARM_API_KEY")
+        .ignore_env("LIVEFARM_DATABASE_URL")
         // read by the test suites, whose children (this binary) inherit their environment
         .ignore_env("LIVEFARM_REQUIRE_BROWSER")
         .ignore_env("LIVEFARM_BROWSER_TOOLS")
@@ -115,6 +120,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
         Some(Command::Bench(command)) => bench::run(command),
         Some(Command::Up(args)) => crate::up::run(args, &config.media),
         Some(Command::Stream(command)) => stream::run(command),
+        Some(Command::ApiKey(command)) => crate::keys::run(command),
         Some(Command::Chain(command)) => crate::chain::run(command),
         Some(Command::Migrate(args)) => crate::migrate::run(args),
         None => Err(anyhow::Error::new(UsageError(

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+pub mod api_key;
 pub mod bus_bench;
 
 /// A mistake in what the user asked for (exit code 64).

@@ -1,5 +1,5 @@
 //! `livefarm`: the all-in-one command. Runs every service in one process (`livefarm up`),
-//! transcodes files to HLS ladders, manages streams, migrates the control-plane database,
+//! transcodes files to HLS ladders, manages streams and API keys, migrates the control-plane database,
 //! deploys the chain contracts and runs the benchmarks.
 
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ mod bench;
 mod chain;
 mod cli;
 mod config;
+mod keys;
 mod ladder_writer;
 mod migrate;
 mod transcode;
@@ -17,7 +18,18 @@ mod up;
 
 fn main() -> ExitCode {
     livefarm::tune_allocator();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version print and succeed; a bad command line is a usage error
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let config = match cli::load_config(&cli) {
         Ok(config) => config,
         Err(error) => {

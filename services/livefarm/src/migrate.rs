@@ -2,10 +2,11 @@
 //! applies them at start; this runs them ahead of a rollout, e.g. as a Helm hook) and prints
 //! what it did as JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use livefarm::api_key::{sqlite_url, DEFAULT_DATA_DIR};
 use livefarm_store::{redact_url, Store, StoreOptions};
 use serde_json::json;
 
@@ -16,13 +17,8 @@ pub struct MigrateArgs {
     #[arg(long, env = "LIVEFARM_DATABASE_URL")]
     pub database_url: Option<String>,
     /// The data directory of `livefarm up`, used when no URL is given.
-    #[arg(long, default_value = "livefarm-data")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
-}
-
-/// The SQLite database `livefarm up` keeps in `data_dir`.
-pub fn sqlite_url(data_dir: &Path) -> String {
-    format!("sqlite://{}", data_dir.join("livefarm.db").display())
 }
 
 pub fn run(args: MigrateArgs) -> Result<()> {

@@ -1,14 +1,15 @@
-//! `livefarm stream create`: registers a stream and prints its ids as JSON, either through a
-//! running API (`--api`, the default: the API of `livefarm up`) or straight into a shared
-//! registry (`--registry redis://...`).
+//! `livefarm stream create`: creates a stream through a running api (`--api`, the default:
+//! the api of `livefarm up`) with an API key (`--api-key`, `LIVEFARM_API_KEY`, or the data
+//! directory's `api-key` file, in that order) and prints it as JSON.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use livefarm::api_key::{resolve_api_key, studio_profiles, API_KEY_ENV, DEFAULT_DATA_DIR};
 use livefarm::UsageError;
-use livefarm_api::registry::{self, Stream};
-use livefarm_profiles::{parse_profiles_arg, studio_default_ladder, Profile};
+use livefarm_profiles::{parse_profiles_arg, Profile};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,10 +35,14 @@ pub struct CreateArgs {
     /// Keep the whole session as a VOD playlist (`/hls/{playbackId}/recording.m3u8`).
     #[arg(long)]
     pub record: bool,
-    /// Write straight into this registry (`redis://host:port`, as the services'
-    /// `registry_url`) instead of calling an API.
-    #[arg(long, env = "LIVEFARM_REGISTRY_URL", conflicts_with = "api")]
-    pub registry: Option<String>,
+    /// The API key (`Authorization: Bearer`); default: $LIVEFARM_API_KEY, else the
+    /// `api-key` file of --data-dir.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// The data directory of `livefarm up`, whose `api-key` file is the last place a key is
+    /// looked for.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
     /// Create through this API (`POST /api/stream`); default: the one `livefarm up` serves.
     #[arg(long, env = "LIVEFARM_API_URL")]
     pub api: Option<String>,
@@ -82,62 +87,54 @@ pub async fn create(args: &CreateArgs) -> Result<Value> {
         }
         None => None,
     };
-    let (stream, playback_base) = match &args.registry {
-        Some(url) => {
-            let registry = registry::connect(url).await.map_err(|e| match e {
-                registry::RegistryError::InvalidUrl { .. } => usage(format!("--registry: {e}")),
-                other => anyhow!(other).context(format!("cannot open the registry at {url}")),
-            })?;
-            let profiles = profiles.unwrap_or_else(studio_default_ladder);
-            let stream = registry
-                .create(name.to_owned(), profiles, args.record)
-                .await
-                .context("creating the stream")?;
-            (stream, args.playback_url.clone())
-        }
-        None => {
-            let api = args.api.as_deref().unwrap_or(DEFAULT_API);
-            let stream = create_through_api(api, name, profiles.as_deref(), args.record).await?;
-            (
-                stream,
-                Some(args.playback_url.as_deref().unwrap_or(api).to_owned()),
-            )
-        }
-    };
-    let mut out = serde_json::to_value(&stream)?;
+    let api = args.api.as_deref().unwrap_or(DEFAULT_API);
+    let target = HttpTarget::parse(api).map_err(|e| usage(format!("--api: {e}")))?;
+    let key = resolve_api_key(
+        args.api_key.as_deref(),
+        std::env::var(API_KEY_ENV).ok(),
+        &args.data_dir,
+    )?;
+    let mut out =
+        create_through_api(api, &target, &key, name, profiles.as_deref(), args.record).await?;
+    let playback_base = args.playback_url.as_deref().unwrap_or(api);
+    let stream_key = string_field(&out, "streamKey", api)?;
+    let playback_id = string_field(&out, "playbackId", api)?;
     if let Some(base) = &args.rtmp_url {
-        out["rtmpUrl"] = json!(format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            stream.stream_key
-        ));
+        out["rtmpUrl"] = json!(format!("{}/{}", base.trim_end_matches('/'), stream_key));
     }
-    if let Some(base) = playback_base {
-        out["hlsUrl"] = json!(format!(
-            "{}/hls/{}/index.m3u8",
-            base.trim_end_matches('/'),
-            stream.playback_id
-        ));
-    }
+    out["hlsUrl"] = json!(format!(
+        "{}/hls/{}/index.m3u8",
+        playback_base.trim_end_matches('/'),
+        playback_id
+    ));
     Ok(out)
 }
 
-/// `POST {api}/api/stream` and the stream it answers with.
+/// A string field of the api's stream object.
+fn string_field(stream: &Value, field: &str, api: &str) -> Result<String> {
+    stream[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the api at {api} answered with a stream without {field}"))
+}
+
+/// `POST {api}/api/stream` with the key and the stream it answers with.
 async fn create_through_api(
     api: &str,
+    target: &HttpTarget,
+    key: &str,
     name: &str,
     profiles: Option<&[Profile]>,
     record: bool,
-) -> Result<Stream> {
+) -> Result<Value> {
     let mut body = json!({ "name": name, "record": record });
     if let Some(profiles) = profiles {
-        body["profiles"] = serde_json::to_value(profiles)?;
+        body["profiles"] = json!(studio_profiles(profiles));
     }
-    let target = HttpTarget::parse(api).map_err(|e| usage(format!("--api: {e}")))?;
     let path = format!("{}/api/stream", target.path_prefix);
     let (status, reply) = tokio::time::timeout(
         API_TIMEOUT,
-        post_json(&target, &path, &serde_json::to_vec(&body)?),
+        post_json(target, &path, key, &serde_json::to_vec(&body)?),
     )
     .await
     .map_err(|_| anyhow!("the api at {api} did not answer within {API_TIMEOUT:?}"))?
@@ -148,10 +145,15 @@ async fn create_through_api(
             .ok()
             .and_then(|v| v["errors"][0].as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&reply).into_owned());
+        if status == 401 {
+            bail!("the api refused the API key ({status}): {reason}");
+        }
         bail!("the api refused to create the stream ({status}): {reason}");
     }
-    serde_json::from_slice(&reply)
-        .with_context(|| format!("the api at {api} answered with something that is not a stream"))
+    serde_json::from_slice::<Value>(&reply)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| anyhow!("the api at {api} answered with something that is not a stream"))
 }
 
 /// Where an `http://host:port[/prefix]` URL points.
@@ -183,10 +185,18 @@ impl HttpTarget {
 }
 
 /// A one-shot HTTP/1.1 POST (`Connection: close`); returns the status and the body.
-async fn post_json(target: &HttpTarget, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+async fn post_json(
+    target: &HttpTarget,
+    path: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>)> {
+    if key.bytes().any(|b| b.is_ascii_control()) {
+        return Err(usage("the API key has control characters".to_owned()));
+    }
     let mut stream = TcpStream::connect(&target.authority).await?;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
         target.authority,
         body.len()
     );
@@ -250,14 +260,15 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livefarm_runtime::Shutdown;
+    use tokio::net::TcpListener;
 
     fn args(name: &str) -> CreateArgs {
         CreateArgs {
             name: name.to_owned(),
             profiles: None,
             record: false,
-            registry: None,
+            api_key: Some("lf_test".to_owned()),
+            data_dir: PathBuf::from("/nonexistent/livefarm-data"),
             api: None,
             rtmp_url: None,
             playback_url: None,
@@ -289,23 +300,54 @@ mod tests {
         assert!(parse_response(b"garbage").is_err());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn creates_through_a_running_api() {
-        let suffix = registry::random_id(8).expect("random");
-        let config = livefarm_api::ApiConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            admin_listen: "127.0.0.1:0".parse().expect("addr"),
-            bus_url: format!("memory://stream-cli-{suffix}"),
-            registry_url: format!("memory://stream-cli-{suffix}"),
-            storage_url: "memory://".to_owned(),
-            ..livefarm_api::ApiConfig::default()
-        };
-        let shutdown = Shutdown::new();
-        let server = livefarm_api::start(&config, shutdown.clone())
-            .await
-            .expect("api starts");
-        let api = format!("http://{}", server.local_addr());
+    /// A real HTTP server on loopback answering one request with `status` and `body`; returns
+    /// its URL and the request it received (head and body).
+    async fn one_shot_server(
+        status: u16,
+        body: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // read the head, then the body by its Content-Length
+            loop {
+                let n = socket.read(&mut buf).await.expect("read");
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some(split) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if seen.len() >= split + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(reply.as_bytes()).await.expect("write");
+            String::from_utf8_lossy(&seen).to_string()
+        });
+        (url, task)
+    }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn creates_through_the_api_with_the_key() {
+        let (api, request) = one_shot_server(
+            201,
+            r#"{"id":"s1","name":"cam","streamKey":"k-1","playbackId":"p-1","record":true}"#,
+        )
+        .await;
         let created = create(&CreateArgs {
             profiles: Some("P360p30fps16x9,240p0".to_owned()),
             record: true,
@@ -315,82 +357,56 @@ mod tests {
         })
         .await
         .expect("created");
-        let key = created["streamKey"].as_str().expect("streamKey");
-        let playback = created["playbackId"].as_str().expect("playbackId");
-        assert_eq!(created["name"], "cam");
-        assert_eq!(created["record"], true);
-        let heights: Vec<u64> = created["profiles"]
-            .as_array()
-            .expect("profiles")
-            .iter()
-            .map(|p| p["height"].as_u64().expect("height"))
-            .collect();
-        assert_eq!(heights, [360, 240]);
-        assert_eq!(
-            created["rtmpUrl"],
-            format!("rtmp://ingest.example:1935/live/{key}")
+        let request = request.await.expect("server");
+        assert!(
+            request.starts_with("POST /api/stream HTTP/1.1\r\n"),
+            "{request}"
         );
-        assert_eq!(
-            created["hlsUrl"],
-            format!("{api}/hls/{playback}/index.m3u8")
+        assert!(
+            request.contains("\r\nAuthorization: Bearer lf_test\r\n"),
+            "{request}"
         );
-        // the API's registry really holds it
-        let registry = registry::connect(&config.registry_url)
-            .await
-            .expect("registry");
-        let stored = registry
-            .by_stream_key(key)
-            .await
-            .expect("lookup")
-            .expect("stored");
-        assert_eq!(stored.playback_id, playback);
-        assert!(stored.record);
+        let body: Value = serde_json::from_str(request.split_once("\r\n\r\n").expect("a body").1)
+            .expect("json body");
+        assert_eq!(body["name"], "cam");
+        assert_eq!(body["record"], true);
+        // Studio's FfmpegProfile shape
+        assert_eq!(
+            body["profiles"][0],
+            json!({"name": "P360p30fps16x9", "width": 640, "height": 360, "bitrate": 1200000, "fps": 30})
+        );
+        assert_eq!(body["profiles"][1]["height"], 240);
+        assert_eq!(created["id"], "s1");
+        assert_eq!(created["rtmpUrl"], "rtmp://ingest.example:1935/live/k-1");
+        assert_eq!(created["hlsUrl"], format!("{api}/hls/p-1/index.m3u8"));
+    }
 
-        // the API's refusal reaches the user
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_apis_refusals_reach_the_user() {
+        let (api, _request) = one_shot_server(401, r#"{"errors":["invalid api key"]}"#).await;
         let refused = create(&CreateArgs {
-            api: Some(format!("{api}/nowhere")),
-            ..args("x")
-        })
-        .await
-        .expect_err("no such route");
-        assert!(format!("{refused:#}").contains("404"), "{refused:#}");
-        shutdown.trigger();
-        server.wait().await.expect("clean stop");
-
-        let unreachable = create(&CreateArgs {
             api: Some(api.clone()),
             ..args("x")
         })
         .await
-        .expect_err("api stopped");
+        .expect_err("401");
+        let message = format!("{refused:#}");
+        assert!(
+            message.contains("API key") && message.contains("invalid api key"),
+            "{message}"
+        );
+
+        // nothing listens there any more
+        let unreachable = create(&CreateArgs {
+            api: Some(api),
+            ..args("x")
+        })
+        .await
+        .expect_err("no api");
         assert!(
             format!("{unreachable:#}").contains("cannot reach"),
             "{unreachable:#}"
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn creates_straight_into_a_redis_registry() {
-        let redis =
-            livefarm_bus::server::RedisServer::start().expect("this test needs redis-server");
-        let created = create(&CreateArgs {
-            registry: Some(redis.url()),
-            playback_url: Some("http://play.example".to_owned()),
-            ..args("direct")
-        })
-        .await
-        .expect("created");
-        let registry = registry::connect(&redis.url()).await.expect("registry");
-        let id = created["id"].as_str().expect("id");
-        let stored = registry.get(id).await.expect("get").expect("stored");
-        // no --profiles: Studio's default ladder
-        assert_eq!(stored.profiles, studio_default_ladder());
-        assert_eq!(created["streamKey"], stored.stream_key.as_str());
-        assert_eq!(
-            created["hlsUrl"],
-            format!("http://play.example/hls/{}/index.m3u8", stored.playback_id)
-        );
-        assert!(created.get("rtmpUrl").is_none());
     }
 
     #[tokio::test]
@@ -398,10 +414,6 @@ mod tests {
         for bad in [
             CreateArgs {
                 profiles: Some("P9999p".to_owned()),
-                ..args("x")
-            },
-            CreateArgs {
-                registry: Some("etcd://x".to_owned()),
                 ..args("x")
             },
             CreateArgs {

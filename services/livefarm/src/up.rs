@@ -1,23 +1,32 @@
 //! `livefarm up`: every service in one process on an in-process bus and a local storage
 //! directory: RTMP, SRT and HTTP push ingest, the segmenter (no network hop between them), a
-//! transcoder worker, HLS playback and the off-chain Livepeer orchestrator port.
+//! transcoder worker, HLS playback and the off-chain Livepeer orchestrator port. The control
+//! plane's database is a SQLite file in the data directory (`livefarm.db`); the first start
+//! makes a tenant and an API key, kept for the operator in `<data-dir>/api-key`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use livefarm::api_key::{
+    default_tenant, key_file, read_key_file, sqlite_url, studio_profiles, write_key_file,
+    DEFAULT_DATA_DIR,
+};
 use livefarm_ingest::{AuthConfig, AuthMode, IngestConfig, LiveIngest};
 use livefarm_runtime::Shutdown;
+use livefarm_store::{NewStream, Store, StoreOptions, StreamRecord};
 use livefarm_transcoder::TranscoderConfig;
+use serde::{Deserialize, Serialize};
 
 use crate::config::MediaConfig;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Where segments and renditions are kept.
-    #[arg(long, default_value = "livefarm-data")]
+    /// Where segments, renditions, the database (`livefarm.db`) and the API key file
+    /// (`api-key`) are kept.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// HTTP push ingest (go-livepeer's `PUT /live/{stream}/{seq}.ts`).
     #[arg(long, default_value = "127.0.0.1:9935")]
@@ -33,7 +42,7 @@ pub struct UpArgs {
     #[arg(long, value_delimiter = ',')]
     pub live_presets: Vec<String>,
     /// Let any RTMP/SRT stream key publish (the key becomes the stream id) instead of only
-    /// the keys of registered streams. For development.
+    /// the keys of the streams in the database. For development.
     #[arg(long)]
     pub allow_any_key: bool,
     /// The Livepeer orchestrator port (go-livepeer broadcasters; TLS, off-chain).
@@ -56,10 +65,12 @@ pub struct UpArgs {
 /// Everything one `livefarm up` process runs, with its addresses.
 #[derive(Debug, Clone)]
 pub struct UpPlan {
-    /// Canonical data directory (storage under `objects/`, the demo stream file).
+    /// Canonical data directory (storage under `objects/`, the database, the key file, the
+    /// demo stream file).
     pub data_dir: PathBuf,
     pub bus_url: String,
-    pub registry_url: String,
+    /// The control plane's database: `sqlite://<data-dir>/livefarm.db`.
+    pub database_url: String,
     pub push_listen: SocketAddr,
     pub rtmp_listen: SocketAddr,
     pub srt_listen: SocketAddr,
@@ -73,7 +84,7 @@ pub struct UpPlan {
 }
 
 impl UpPlan {
-    /// The plan of `args`, with the bus and registry named after this process.
+    /// The plan of `args`, with the bus named after this process.
     pub fn from_args(args: &UpArgs, media: &MediaConfig) -> Result<UpPlan> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
@@ -81,13 +92,13 @@ impl UpPlan {
             .data_dir
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", args.data_dir.display()))?;
-        // One registry for the api (streams are created there) and ingest (keys are checked
+        // One database for the api (streams are created there) and ingest (keys are checked
         // there); one in-process bus for everything.
         let name = format!("livefarm-up-{}", std::process::id());
         Ok(UpPlan {
+            database_url: sqlite_url(&data_dir),
             data_dir,
             bus_url: format!("memory://{name}"),
-            registry_url: format!("memory://{name}"),
             push_listen: args.push_listen,
             rtmp_listen: args.rtmp_listen,
             srt_listen: args.srt_listen,
@@ -105,7 +116,9 @@ impl UpPlan {
 /// The running services of a plan.
 pub struct Started {
     /// The stream announced to newcomers.
-    pub demo: livefarm_registry::Stream,
+    pub demo: DemoStream,
+    /// The operator's API key (also in `<data-dir>/api-key`).
+    pub api_key: String,
     /// One task per service; the first to end should stop the others.
     pub tasks: tokio::task::JoinSet<Result<()>>,
 }
@@ -139,9 +152,9 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
             mode: if plan.allow_any_key {
                 AuthMode::AllowAny
             } else {
-                AuthMode::Registry
+                AuthMode::Store
             },
-            registry_url: plan.registry_url.clone(),
+            database_url: plan.database_url.clone(),
             default_presets: plan.live_presets.clone(),
             ..AuthConfig::default()
         },
@@ -159,7 +172,13 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
             ..livefarm_orchestrator_service::OrchestratorServiceConfig::default()
         }
     });
-    let demo = demo_stream(&plan.registry_url, &plan.live_presets, &plan.data_dir).await?;
+    // migrated before the api and ingest open it
+    let store = Store::open(&plan.database_url, &StoreOptions::default())
+        .await
+        .with_context(|| format!("opening the database {}", plan.database_url))?;
+    let (tenant_id, api_key) = operator_key(&store, &plan.data_dir).await?;
+    let demo = demo_stream(&store, &tenant_id, &plan.live_presets, &plan.data_dir).await?;
+    store.close().await;
     // The segmenter runs in-process: ingest hands it the live bytes without a network hop.
     let segmenter = livefarm_segmenter::connect(&livefarm_segmenter::SegmenterConfig {
         bus_url: plan.bus_url.clone(),
@@ -169,16 +188,16 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
     })
     .await
     .context("starting the segmenter")?;
-    let live = LiveIngest {
-        auth: ingest.auth.build().await.context("ingest auth")?,
-        sink: Arc::new(segmenter),
-    };
+    let live = LiveIngest::new(
+        ingest.auth.build().context("ingest auth")?,
+        Arc::new(segmenter),
+    );
     let api = livefarm_api::ApiConfig {
         listen: plan.playback_listen,
         admin_listen: plan.admin_listen,
         bus_url: plan.bus_url.clone(),
         storage_url,
-        registry_url: plan.registry_url.clone(),
+        database_url: plan.database_url.clone(),
         ..livefarm_api::ApiConfig::default()
     };
     // Ingest's HTTP push and the orchestrator both submit segments and wait for results:
@@ -212,7 +231,11 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
     }
     let stop = shutdown.clone();
     tasks.spawn(async move { livefarm_api::run(api, stop).await.context("playback api") });
-    Ok(Started { demo, tasks })
+    Ok(Started {
+        demo,
+        api_key,
+        tasks,
+    })
 }
 
 pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
@@ -224,10 +247,18 @@ pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
         livefarm_runtime::install_signal_handlers(shutdown.clone())?;
-        let Started { demo, mut tasks } = start_services(&plan, &shutdown).await?;
+        let Started {
+            demo,
+            api_key,
+            mut tasks,
+        } = start_services(&plan, &shutdown).await?;
         println!(
             "livefarm is up (all services in one process; data in {})",
             plan.data_dir.display()
+        );
+        println!(
+            "  API key: {api_key}  (also in {}; send as Authorization: Bearer)",
+            key_file(&plan.data_dir).display()
         );
         println!("  a ready stream \"{}\" (also in {}):", demo.name, DEMO_FILE);
         println!(
@@ -242,8 +273,14 @@ pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
             "    play (HLS):     http://{}/hls/{}/index.m3u8",
             plan.playback_listen, demo.playback_id
         );
+        // the CLI's default data directory needs no --data-dir to find the key
+        let data_dir = if args.data_dir == Path::new(DEFAULT_DATA_DIR) {
+            String::new()
+        } else {
+            format!(" --data-dir {}", plan.data_dir.display())
+        };
         println!(
-            "  more streams:     livefarm stream create --name NAME --api http://{}",
+            "  more streams:     livefarm stream create --name NAME --api http://{}{data_dir}",
             plan.playback_listen
         );
         println!(
@@ -278,29 +315,100 @@ pub fn run(args: UpArgs, media: &MediaConfig) -> Result<()> {
 /// the data directory, for scripts.
 pub const DEMO_FILE: &str = "demo-stream.json";
 
-/// Registers the stream `livefarm up` announces, so a newcomer can publish at once.
-async fn demo_stream(
-    registry_url: &str,
-    presets: &[String],
-    data_dir: &std::path::Path,
-) -> Result<livefarm_registry::Stream> {
-    let registry = livefarm_registry::connect(registry_url)
-        .await
-        .context("opening the stream registry")?;
-    let mut profiles = Vec::new();
-    for name in presets {
-        profiles.push(
-            livefarm_profiles::preset(name)
-                .or_else(|| livefarm_profiles::studio_preset(name))
-                .with_context(|| format!("unknown preset {name:?}"))?,
-        );
+/// The stream `livefarm up` announces, as written to [`DEMO_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoStream {
+    pub id: String,
+    pub name: String,
+    pub stream_key: String,
+    pub playback_id: String,
+}
+
+impl From<&StreamRecord> for DemoStream {
+    fn from(record: &StreamRecord) -> Self {
+        DemoStream {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            stream_key: record.stream_key.clone(),
+            playback_id: record.playback_id.clone(),
+        }
     }
-    let stream = registry
-        .create("demo".to_string(), profiles, false)
+}
+
+/// The operator's tenant and key: the key in `<data-dir>/api-key` while it still
+/// authenticates; else a new key (for the first tenant, made on the first start), written
+/// there.
+async fn operator_key(store: &Store, data_dir: &Path) -> Result<(String, String)> {
+    let path = key_file(data_dir);
+    if let Some(key) = read_key_file(&path) {
+        if let Some(found) = store.authenticate(&key).await? {
+            return Ok((found.tenant_id, key));
+        }
+        tracing::warn!(path = %path.display(), "the key file's key is revoked or unknown; making a new key");
+    }
+    let tenant = default_tenant(store)
         .await
-        .context("creating the demo stream")?;
-    let path = data_dir.join(DEMO_FILE);
-    std::fs::write(&path, serde_json::to_vec_pretty(&stream)?)
+        .context("making the first tenant")?;
+    let created = store
+        .create_api_key(&tenant.id, "livefarm up")
+        .await
+        .context("making an API key")?;
+    write_key_file(&path, &created.secret)
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(stream)
+    Ok((tenant.id, created.secret))
+}
+
+/// The stream `livefarm up` announces, so a newcomer can publish at once: the one named in
+/// [`DEMO_FILE`] while the tenant still has it, else a new one.
+async fn demo_stream(
+    store: &Store,
+    tenant_id: &str,
+    presets: &[String],
+    data_dir: &Path,
+) -> Result<DemoStream> {
+    let path = data_dir.join(DEMO_FILE);
+    let previous = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<DemoStream>(&bytes).ok());
+    let existing = match previous {
+        Some(demo) => store.stream(tenant_id, &demo.id).await?,
+        None => None,
+    };
+    let record = match existing {
+        Some(record) => record,
+        None => {
+            let mut profiles = Vec::new();
+            for name in presets {
+                profiles.push(
+                    livefarm_profiles::preset(name)
+                        .or_else(|| livefarm_profiles::studio_preset(name))
+                        .with_context(|| format!("unknown preset {name:?}"))?,
+                );
+            }
+            let mut spec = serde_json::Map::new();
+            if !profiles.is_empty() {
+                spec.insert("profiles".to_owned(), studio_profiles(&profiles).into());
+            }
+            store
+                .create_stream(
+                    tenant_id,
+                    NewStream {
+                        name: "demo".to_owned(),
+                        record: false,
+                        spec,
+                        created_by_key_name: Some("livefarm up".to_owned()),
+                    },
+                )
+                .await
+                .context("creating the demo stream")?
+        }
+    };
+    let demo = DemoStream::from(&record);
+    // written whole, then renamed: a script waiting for the file never reads half of it
+    let partial = data_dir.join(format!("{DEMO_FILE}.partial"));
+    std::fs::write(&partial, serde_json::to_vec_pretty(&demo)?)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(demo)
 }

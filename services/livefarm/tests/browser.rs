@@ -176,6 +176,10 @@ fn a_browser_plays_the_live_ladder_and_switches_level() {
             PROFILES,
         ])
         .args(["--api", &format!("http://{playback}")])
+        // the key `livefarm up` wrote to its data directory
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("LIVEFARM_API_KEY")
         .output()
         .expect("run livefarm stream create");
     assert!(

@@ -183,10 +183,11 @@ pub fn run(args: LatencyArgs) -> Result<()> {
         ..MediaConfig::default()
     };
     let name = format!("livefarm-latency-{}", std::process::id());
+    let data_dir = data_dir.canonicalize()?;
     let plan = UpPlan {
-        data_dir: data_dir.canonicalize()?,
+        database_url: livefarm::api_key::sqlite_url(&data_dir),
+        data_dir,
         bus_url: format!("memory://{name}"),
-        registry_url: format!("memory://{name}"),
         push_listen: free_addr()?,
         rtmp_listen: free_addr()?,
         srt_listen: free_addr()?,
