@@ -27,6 +27,10 @@ pub struct ApiConfig {
     /// Base of the URLs the API hands out (playback info, recordings), e.g.
     /// `https://video.example.com`. Empty: `http://` and the request's `Host`.
     pub public_url: String,
+    /// How long an API key that authenticated is trusted without asking the database again.
+    /// Milliseconds, at most 5000: a revoked key stops working within this on every replica.
+    /// 0: every call asks the database.
+    pub api_key_cache_ms: u64,
     /// Webhook deliveries: timeouts, retries, concurrency, and whether targets on private or
     /// loopback addresses are allowed (`webhooks.allow_private_targets`, default false; `livefarm
     /// up` allows them).
@@ -58,6 +62,7 @@ impl Default for ApiConfig {
             bus_url: "redis://127.0.0.1:6379".to_owned(),
             database_url: "sqlite:///var/lib/livefarm/livefarm.db".to_owned(),
             public_url: String::new(),
+            api_key_cache_ms: 2_000,
             webhooks: livefarm_webhooks::WebhookConfig::default(),
             lifecycle: crate::lifecycle::LifecycleConfig::default(),
             storage_url: "file:///var/lib/livefarm/objects".to_owned(),
@@ -74,12 +79,23 @@ impl Default for ApiConfig {
 }
 
 impl ApiConfig {
+    /// [`ApiConfig::api_key_cache_ms`] as a duration.
+    pub fn api_key_cache(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.api_key_cache_ms)
+    }
+
     /// Checks the values that defaults and serde cannot (exit 64 when this fails).
     pub fn validate(&self) -> Result<(), ApiError> {
         let bad = |key: &'static str, reason: &str| ApiError::Config {
             key,
             reason: reason.to_owned(),
         };
+        if self.api_key_cache_ms > 5_000 {
+            return Err(bad(
+                "api_key_cache_ms",
+                "at most 5000: a revoked key must stop working within 5 s",
+            ));
+        }
         if self.live_window == 0 {
             return Err(bad("live_window", "must be at least 1"));
         }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Webhook CRUD, logs and resends.
     pub webhooks: Arc<livefarm_webhooks::Webhooks>,
+    /// API keys that authenticated recently.
+    pub keys: Arc<studio::auth::KeyCache>,
 }
 
 impl axum::extract::FromRef<AppState> for Storage {
@@ -186,6 +188,7 @@ pub async fn start_with(
         playlists: Arc::new(Playlists::new(config.live_window)),
         storage: storage.clone(),
         webhooks: Arc::new(webhooks),
+        keys: Arc::new(studio::auth::KeyCache::new(config.api_key_cache())),
     };
     // deliveries persisted by any replica (or before a restart) are picked up here
     let deliverer = livefarm_webhooks::spawn_deliverer(store.clone(), config.webhooks.clone())

@@ -422,7 +422,8 @@ async fn authentication_errors_never_echo_the_key() {
     );
     assert!(!unknown.text().contains("0123456789abcdef"), "{message}");
 
-    // a revoked key stops working at once
+    // a revoked key stops working within the key cache's period (`api_key_cache_ms`, at most
+    // 5 s), on this replica and any other
     let tenant = api.store.create_tenant("revoking").await.expect("tenant");
     let key = api
         .store
@@ -440,6 +441,19 @@ async fn authentication_errors_never_echo_the_key() {
         .revoke_api_key(&tenant.id, &key.key.id)
         .await
         .expect("revoke"));
+    let revoked_at = std::time::Instant::now();
+    livefarm_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the revoked key refused",
+        || async {
+            call(addr, "GET", "/api/stream", Some(&key.secret), None)
+                .await
+                .status
+                == 401
+        },
+    )
+    .await;
+    assert!(revoked_at.elapsed() <= std::time::Duration::from_secs(5));
     let revoked = call(addr, "GET", "/api/stream", Some(&key.secret), None).await;
     assert_eq!(revoked.status, 401);
     assert!(!revoked.text().contains(&key.secret));

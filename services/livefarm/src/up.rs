@@ -192,14 +192,18 @@ pub async fn start_services(plan: &UpPlan, shutdown: &Shutdown) -> Result<Starte
         ingest.auth.build().context("ingest auth")?,
         Arc::new(segmenter),
     );
-    let api = livefarm_api::ApiConfig {
+    let mut api = livefarm_api::ApiConfig {
         listen: plan.playback_listen,
         admin_listen: plan.admin_listen,
         bus_url: plan.bus_url.clone(),
         storage_url,
         database_url: plan.database_url.clone(),
+        // the URLs in webhooks and playback info name the address players reach
+        public_url: public_url(plan.playback_listen),
         ..livefarm_api::ApiConfig::default()
     };
+    // one machine: webhook receivers on this host or its LAN are what a developer runs
+    api.webhooks.allow_private_targets = true;
     // Ingest's HTTP push and the orchestrator both submit segments and wait for results:
     // one client, so the process tails the results stream once.
     let bus = livefarm_bus::connect(&plan.bus_url)
@@ -411,4 +415,14 @@ async fn demo_stream(
         .with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(demo)
+}
+
+/// `http://ADDR` for a listen address, with a wildcard address replaced by loopback (a
+/// listener on every interface is reachable there).
+fn public_url(listen: SocketAddr) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
 }

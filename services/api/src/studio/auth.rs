@@ -5,10 +5,16 @@
 //!
 //! Error messages never repeat a presented secret; at most its first few characters.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
+
+use livefarm_store::Authenticated;
 
 use crate::studio::error::StudioError;
 use crate::AppState;
@@ -20,6 +26,52 @@ pub struct Caller {
     pub key_id: String,
     /// The key's name (a stream's `createdByTokenName`).
     pub key_name: String,
+}
+
+/// Keys that authenticated in the last `ttl`, by the SHA-256 of the secret: a busy client
+/// costs one database lookup per key and period instead of one per call. Only successes are
+/// kept, so a key made a moment ago works at once; a revoked key stops working within `ttl`
+/// on every replica (`api_key_cache_ms`, at most 5 s; 0 turns the cache off).
+#[derive(Debug)]
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Authenticated, Instant)>>,
+}
+
+/// Most keys kept; beyond it the cache starts over (a flood of distinct keys cannot grow it).
+const KEY_CACHE_ENTRIES: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, secret: &str) -> Option<Authenticated> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let hash = livefarm_store::ids::api_key_hash(secret);
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(found, _)| found.clone())
+    }
+
+    fn put(&self, secret: &str, found: &Authenticated) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let hash = livefarm_store::ids::api_key_hash(secret);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= KEY_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (found.clone(), Instant::now()));
+    }
 }
 
 /// No or unparsable credentials on a protected route.
@@ -87,11 +139,18 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|_| not_authenticated())?;
         let (secret, user) = credentials(header)?;
         let unknown = || StudioError::unauthorized(format!("no token {} found", hint(&secret)));
-        let found = state
-            .store
-            .authenticate(&secret)
-            .await?
-            .ok_or_else(unknown)?;
+        let found = match state.keys.get(&secret) {
+            Some(found) => found,
+            None => {
+                let found = state
+                    .store
+                    .authenticate(&secret)
+                    .await?
+                    .ok_or_else(unknown)?;
+                state.keys.put(&secret, &found);
+                found
+            }
+        };
         if user.is_some_and(|user| user != found.tenant_id) {
             return Err(unknown());
         }

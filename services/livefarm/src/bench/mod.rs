@@ -1,6 +1,7 @@
 //! `livefarm bench ...`: each benchmark measures Livefarm against a baseline in the same run and
 //! prints ratios (`--json` prints one JSON object on stdout; progress goes to stderr).
 
+mod api;
 mod capacity;
 mod engine;
 mod ffmpeg;
@@ -34,6 +35,10 @@ pub enum BenchCommand {
     /// Live latency over RTMP: last frame in to every rendition listed, against the
     /// transcode time of the same segment.
     Latency(latency::LatencyArgs),
+    /// The Studio-compatible API on SQLite and PostgreSQL: authenticated stream reads and
+    /// creates against the same done through the store, and bus event -> signed webhook
+    /// latency.
+    Api(api::ApiArgs),
     /// Chain indexer backfill of a generated dev chain (anvil) against a plain eth_getLogs
     /// loop over the same node.
     Indexer(IndexerArgs),
@@ -90,6 +95,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Bus(args) => bus(args),
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::Indexer(args) => indexer(args),
+        BenchCommand::Api(args) => api::run(args),
     }
 }
 
