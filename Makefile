@@ -30,3 +30,4 @@ bench: release
 	./target/release/livefarm bench bus
 	./target/release/livefarm bench latency
 	./target/release/livefarm bench indexer
+	./target/release/livefarm bench api

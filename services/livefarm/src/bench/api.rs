@@ -349,6 +349,9 @@ async fn backend(args: &ApiArgs, name: &'static str, url: &str) -> Result<Backen
     })
 }
 
+/// How one table row reads its cell from a backend's report.
+type Figure = Box<dyn Fn(&BackendReport) -> String>;
+
 pub fn run(args: ApiArgs) -> Result<()> {
     if args.concurrency == 0 || args.streams == 0 || args.seconds <= 0.0 {
         return Err(super::usage(
@@ -387,7 +390,7 @@ pub fn run(args: ApiArgs) -> Result<()> {
     let cell = |i: usize, f: &dyn Fn(&BackendReport) -> String| {
         reports.get(i).map_or_else(|| "-".to_owned(), f)
     };
-    let rows: Vec<(&str, Box<dyn Fn(&BackendReport) -> String>)> = vec![
+    let rows: Vec<(&str, Figure)> = vec![
         (
             "GET /api/stream/{id} /s",
             Box::new(|r| format!("{:.0}", r.api_get.per_sec)),
