@@ -31,18 +31,21 @@ fn migrates_the_data_directory_once() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8 path");
 
+    // every migration this build embeds, in order, once
+    let all: Vec<i64> = livefarm_store::MIGRATIONS.iter().map(|m| m.version).collect();
+    let latest = *all.last().expect("at least one migration");
     let first = report(&migrate(&["--data-dir", data_arg]));
-    assert_eq!(first["applied"], serde_json::json!([1]));
-    assert_eq!(first["version"], 1);
+    assert_eq!(first["applied"], serde_json::json!(all));
+    assert_eq!(first["version"], latest);
     assert!(data.join("livefarm.db").exists());
 
     let again = report(&migrate(&["--data-dir", data_arg]));
     assert_eq!(again["applied"], serde_json::json!([]));
-    assert_eq!(again["version"], 1);
+    assert_eq!(again["version"], latest);
 
     let url = format!("sqlite://{}", data.join("livefarm.db").display());
     let by_url = report(&migrate(&["--database-url", &url]));
-    assert_eq!(by_url["version"], 1);
+    assert_eq!(by_url["version"], latest);
 }
 
 #[test]
