@@ -64,6 +64,21 @@ fn as_server_user(program: &Path, root: bool) -> Command {
 }
 
 impl PgServer {
+    /// [`PgServer::start`] for a test: `None` (the test skips, saying so on stderr) when
+    /// PostgreSQL is not installed, unless `LIVEFARM_REQUIRE_POSTGRES` is set (`make test` sets
+    /// it), which makes a missing server a failure.
+    pub fn start_or_skip() -> Option<PgServer> {
+        let server = PgServer::start();
+        if server.is_none() {
+            assert!(
+                std::env::var_os("LIVEFARM_REQUIRE_POSTGRES").is_none(),
+                "PostgreSQL is required (LIVEFARM_REQUIRE_POSTGRES) but not installed"
+            );
+            eprintln!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+        }
+        server
+    }
+
     /// Starts a server, or `None` when PostgreSQL is not installed. Panics if it is installed
     /// but does not start (a test machine problem worth a loud failure).
     pub fn start() -> Option<PgServer> {

@@ -50,12 +50,7 @@ async fn sqlite_conformance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conformance() {
-    let Some(server) = PgServer::start() else {
-        assert!(
-            std::env::var_os("LIVEFARM_REQUIRE_POSTGRES").is_none(),
-            "PostgreSQL is required (LIVEFARM_REQUIRE_POSTGRES) but not installed"
-        );
-        eprintln!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
+    let Some(server) = PgServer::start_or_skip() else {
         return;
     };
     for (name, case) in CASES {

@@ -32,7 +32,10 @@ fn migrates_the_data_directory_once() {
     let data_arg = data.to_str().expect("utf-8 path");
 
     // every migration this build embeds, in order, once
-    let all: Vec<i64> = livefarm_store::MIGRATIONS.iter().map(|m| m.version).collect();
+    let all: Vec<i64> = livefarm_store::MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .collect();
     let latest = *all.last().expect("at least one migration");
     let first = report(&migrate(&["--data-dir", data_arg]));
     assert_eq!(first["applied"], serde_json::json!(all));
