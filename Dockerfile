@@ -70,7 +70,8 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
 EXPOSE 9460 9461
 CMD ["livefarm-transcoder"]
 
-FROM base AS api
+# FFmpeg's libraries: the api remuxes a session's recording into an MP4
+FROM media AS api
 COPY --from=build /out/livefarm-api /usr/local/bin/
 EXPOSE 8080 9482
 CMD ["livefarm-api"]
