@@ -17,6 +17,7 @@
 mod error;
 pub mod ids;
 mod migrate;
+mod page;
 mod sessions;
 mod stream_query;
 mod streams;
@@ -32,14 +33,13 @@ use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport, MIGRATIONS};
+pub use page::{Page, MAX_PAGE};
 pub use sessions::{
     session_events, IdleTransition, NewSession, RecordingStatus, SessionCounters, SessionFilter,
     SessionRecord,
 };
 pub use stream_query::{Bounds, StreamFilter};
-pub use streams::{
-    NewStream, Page, StreamPatch, StreamRecord, Terminate, MAX_PAGE, MAX_SPEC_BYTES,
-};
+pub use streams::{NewStream, StreamPatch, StreamRecord, Terminate, MAX_SPEC_BYTES};
 pub use tenants::{ApiKey, Authenticated, CreatedApiKey, Tenant};
 pub use webhooks::{
     Attempt, AttemptOutcome, ClaimedDelivery, DeliveryRecord, DeliveryState, EventRecord, NewEvent,

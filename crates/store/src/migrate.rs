@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhooks, events, deliveries, logs",
         sql: include_str!("../migrations/0003_webhooks.sql"),
     },
+    Migration {
+        version: 4,
+        name: "stream usage counters",
+        sql: include_str!("../migrations/0004_stream_counters.sql"),
+    },
 ];
 
 /// What [`Store::migrate`] found and did.

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::streams::{decode_cursor, stream as stream_row, Page, StreamRecord, MAX_PAGE};
+use crate::page::{after_cursor, Keyset, Page, MAX_PAGE};
+use crate::streams::{select_streams, stream as stream_row, StreamRecord};
 use crate::{flag, Store, StoreError};
 
 /// The bits of `events_owed` / `events_sent`, in the order events are emitted.
@@ -86,6 +87,20 @@ pub struct SessionCounters {
     pub transcoded_duration_ms: i64,
     pub source_bytes: i64,
     pub transcoded_bytes: i64,
+}
+
+impl SessionCounters {
+    /// The counter columns of a session or stream row (the same names in both tables).
+    pub(crate) fn of(row: &AnyRow) -> Result<SessionCounters, StoreError> {
+        Ok(SessionCounters {
+            source_segments: row.try_get("source_segments")?,
+            transcoded_segments: row.try_get("transcoded_segments")?,
+            source_duration_ms: row.try_get("source_duration_ms")?,
+            transcoded_duration_ms: row.try_get("transcoded_duration_ms")?,
+            source_bytes: row.try_get("source_bytes")?,
+            transcoded_bytes: row.try_get("transcoded_bytes")?,
+        })
+    }
 }
 
 /// A session row.
@@ -170,7 +185,7 @@ pub struct IdleTransition {
 
 /// `SELECT <every session column>` followed by the rest of the query.
 macro_rules! select_sessions {
-    ($($rest:literal),+) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT id, stream_id, tenant_id, name, record, spec, protocol, created_at, last_seen, \
              ended_at, first_seq, next_seq, source_segments, transcoded_segments, \
@@ -209,14 +224,7 @@ fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         ended_at: row.try_get("ended_at")?,
         first_seq: row.try_get("first_seq")?,
         next_seq: row.try_get("next_seq")?,
-        counters: SessionCounters {
-            source_segments: row.try_get("source_segments")?,
-            transcoded_segments: row.try_get("transcoded_segments")?,
-            source_duration_ms: row.try_get("source_duration_ms")?,
-            transcoded_duration_ms: row.try_get("transcoded_duration_ms")?,
-            source_bytes: row.try_get("source_bytes")?,
-            transcoded_bytes: row.try_get("transcoded_bytes")?,
-        },
+        counters: SessionCounters::of(row)?,
         recording_status,
         recording_ready_at: row.try_get("recording_ready_at")?,
         error: row.try_get("error")?,
@@ -226,8 +234,16 @@ fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
-fn encode_cursor(record: &SessionRecord) -> String {
-    format!("{}.{}", record.created_at, record.id)
+/// `column = ` the sum of the column over the stream's sessions.
+macro_rules! stream_total {
+    ($column:literal) => {
+        concat!(
+            $column,
+            " = (SELECT COALESCE(SUM(",
+            $column,
+            "), 0) FROM sessions WHERE sessions.stream_id = streams.id)"
+        )
+    };
 }
 
 /// `column = MAX(column, $n)` in SQL both databases run (no two-argument MAX in PostgreSQL).
@@ -331,23 +347,14 @@ impl Store {
         filter: &SessionFilter,
         page: &Page,
     ) -> Result<(Vec<SessionRecord>, Option<String>), StoreError> {
-        let limit = page.limit.clamp(1, MAX_PAGE);
-        let fetch = i64::from(limit) + 1;
-        let (at, after_id) = match &page.cursor {
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                (at, id.to_owned())
-            }
-            // past every row: no cursor
-            None => (i64::MAX, String::new()),
-        };
+        let keyset = Keyset::of(page)?;
         // one statement for every filter: an unset filter is a NULL that matches everything
         let sql = select_sessions!(
             "WHERE tenant_id = $1 ",
             "AND ($2 IS NULL OR stream_id = $2) ",
             "AND ($3 IS NULL OR record = $3) ",
             "AND ($4 = 0 OR source_segments > 0 OR transcoded_segments > 0) ",
-            "AND (created_at < $5 OR (created_at = $5 AND ($6 = '' OR id < $6))) ",
+            after_cursor!(5, 6),
             "ORDER BY created_at DESC, id DESC LIMIT $7"
         );
         let rows = sqlx::query(sql)
@@ -355,19 +362,13 @@ impl Store {
             .bind(filter.stream_id.clone())
             .bind(filter.record.map(i64::from))
             .bind(i64::from(filter.with_segments))
-            .bind(at)
-            .bind(after_id)
-            .bind(fetch)
+            .bind(keyset.at)
+            .bind(keyset.id.clone())
+            .bind(keyset.fetch)
             .fetch_all(self.pool())
             .await?;
-        let mut sessions = rows.iter().map(session).collect::<Result<Vec<_>, _>>()?;
-        let next = if sessions.len() > limit as usize {
-            sessions.truncate(limit as usize);
-            sessions.last().map(encode_cursor)
-        } else {
-            None
-        };
-        Ok((sessions, next))
+        let sessions = rows.iter().map(session).collect::<Result<Vec<_>, _>>()?;
+        Ok(keyset.split(sessions, |s| (s.created_at, &s.id)))
     }
 
     /// How many of the tenant's sessions `filter` matches (`X-Total-Count`).
@@ -441,7 +442,30 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // the stream's totals, recomputed rather than incremented: replicas that write the
+        // same absolute session counters twice leave them right
+        sqlx::query(concat!(
+            "UPDATE streams SET ",
+            stream_total!("source_segments"),
+            ", ",
+            stream_total!("transcoded_segments"),
+            ", ",
+            stream_total!("source_duration_ms"),
+            ", ",
+            stream_total!("transcoded_duration_ms"),
+            ", ",
+            stream_total!("source_bytes"),
+            ", ",
+            stream_total!("transcoded_bytes"),
+            " WHERE id = (SELECT stream_id FROM sessions WHERE id = $1)"
+        ))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(true)
     }
 
     /// The publisher left: records the end (once; a replayed `ended` changes nothing but a
@@ -739,14 +763,10 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<StreamRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, name, stream_key, playback_id, record, suspended, is_active, \
-             last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec \
-             FROM streams WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(select_streams!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(stream_row).transpose()
     }
 }

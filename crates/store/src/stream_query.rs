@@ -6,8 +6,9 @@
 
 use sqlx::Row;
 
-use crate::streams::{decode_cursor, encode_cursor, select_streams, stream};
-use crate::{flag, Page, Store, StoreError, StreamRecord, MAX_PAGE};
+use crate::page::{after_cursor, Keyset};
+use crate::streams::{select_streams, stream};
+use crate::{flag, Page, Store, StoreError, StreamRecord};
 
 /// Bounds on a numeric column; every bound set must hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,7 +37,7 @@ pub struct StreamFilter {
 
 /// The `WHERE` shared by the filtered list and count: `$1` tenant, `$2`..`$15` the filter.
 macro_rules! filtered {
-    ($($rest:literal),*) => {
+    ($($rest:expr),*) => {
         concat!(
             "WHERE tenant_id = $1 AND deleted_at IS NULL ",
             "AND ($2 IS NULL OR id = $2) ",
@@ -107,33 +108,19 @@ impl Store {
         filter: &StreamFilter,
         page: &Page,
     ) -> Result<(Vec<StreamRecord>, Option<String>), StoreError> {
-        let limit = page.limit.clamp(1, MAX_PAGE);
-        let (at, after) = match &page.cursor {
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                (Some(at), Some(id.to_owned()))
-            }
-            None => (None, None),
-        };
+        let keyset = Keyset::of(page)?;
         let sql = select_streams!(filtered!(
-            "AND ($16 IS NULL OR created_at < $16 OR (created_at = $16 AND id < $17)) ",
+            after_cursor!(16, 17),
             "ORDER BY created_at DESC, id DESC LIMIT $18"
         ));
-        // one row more than asked tells whether another page follows
         let rows = bind_filter(sqlx::query(sql), tenant_id, filter)
-            .bind(at)
-            .bind(after)
-            .bind(i64::from(limit) + 1)
+            .bind(keyset.at)
+            .bind(keyset.id.clone())
+            .bind(keyset.fetch)
             .fetch_all(self.pool())
             .await?;
-        let mut streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
-        let next = if streams.len() > limit as usize {
-            streams.truncate(limit as usize);
-            streams.last().map(encode_cursor)
-        } else {
-            None
-        };
-        Ok((streams, next))
+        let streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
+        Ok(keyset.split(streams, |s| (s.created_at, &s.id)))
     }
 
     /// How many of the tenant's streams match `filter`.

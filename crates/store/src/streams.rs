@@ -12,13 +12,13 @@ use sqlx::Row;
 
 use crate::error::conflict_on;
 use crate::ids::{now_ms, playback_id, stream_key, uuid_v4};
+use crate::page::{after_cursor, Keyset, Page};
+use crate::sessions::SessionCounters;
 use crate::tenants::check_name;
 use crate::{flag, Store, StoreError};
 
 /// Largest `spec` JSON, in bytes (Studio caps `userTags` alone at 2 KiB).
 pub const MAX_SPEC_BYTES: usize = 64 * 1024;
-/// Largest page of a list.
-pub const MAX_PAGE: u32 = 1000;
 /// Fresh ids collide with astronomically low odds; a few tries rule out bad luck.
 const CREATE_ATTEMPTS: usize = 4;
 
@@ -42,6 +42,8 @@ pub struct StreamRecord {
     pub created_by_key_name: Option<String>,
     /// The rest of the Studio object (a JSON object).
     pub spec: Map<String, Value>,
+    /// Usage over every session of the stream.
+    pub counters: SessionCounters,
 }
 
 /// What a new stream is made of; ids and keys are generated.
@@ -63,15 +65,6 @@ pub struct StreamPatch {
     pub spec: Option<Map<String, Value>>,
 }
 
-/// One page of a list: newest first, continued with the cursor of the previous page.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Page {
-    /// 1 to [`MAX_PAGE`] items.
-    pub limit: u32,
-    /// Where the previous page ended (opaque; from the previous call).
-    pub cursor: Option<String>,
-}
-
 /// The outcome of [`Store::terminate_stream`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Terminate {
@@ -89,7 +82,9 @@ macro_rules! select_streams {
     ($($rest:expr),+) => {
         concat!(
             "SELECT id, tenant_id, name, stream_key, playback_id, record, suspended, is_active, \
-             last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec \
+             last_seen, last_terminated_at, created_at, updated_at, created_by_key_name, spec, \
+             source_segments, transcoded_segments, source_duration_ms, transcoded_duration_ms, \
+             source_bytes, transcoded_bytes \
              FROM streams ",
             $($rest),+
         )
@@ -145,30 +140,9 @@ pub(crate) fn stream(row: &AnyRow) -> Result<StreamRecord, StoreError> {
         updated_at: row.try_get("updated_at")?,
         created_by_key_name: row.try_get("created_by_key_name")?,
         spec,
+        counters: SessionCounters::of(row)?,
         id,
     })
-}
-
-/// `(created_at, id)` of the last item of a page, as an opaque cursor.
-pub(crate) fn encode_cursor(record: &StreamRecord) -> String {
-    cursor_of(record.created_at, &record.id)
-}
-
-/// The opaque cursor after the row `(created_at, id)` of a newest-first list.
-pub(crate) fn cursor_of(created_at: i64, id: &str) -> String {
-    format!("{created_at}.{id}")
-}
-
-/// `(created_at, id)` of a cursor from [`cursor_of`].
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, &str), StoreError> {
-    cursor
-        .split_once('.')
-        .and_then(|(at, id)| Some((at.parse().ok()?, id)))
-        .filter(|(_, id)| !id.is_empty())
-        .ok_or_else(|| StoreError::Invalid {
-            field: "cursor",
-            reason: "not a cursor this server issued".to_owned(),
-        })
 }
 
 impl Store {
@@ -200,6 +174,7 @@ impl Store {
                 updated_at: now,
                 created_by_key_name: new.created_by_key_name.clone(),
                 spec: new.spec.clone(),
+                counters: SessionCounters::default(),
             };
             let inserted = sqlx::query(
                 "INSERT INTO streams (id, tenant_id, name, stream_key, playback_id, record, \
@@ -281,45 +256,21 @@ impl Store {
         tenant_id: &str,
         page: &Page,
     ) -> Result<(Vec<StreamRecord>, Option<String>), StoreError> {
-        let limit = page.limit.clamp(1, MAX_PAGE);
-        // one row more than asked tells whether another page follows
-        let fetch = i64::from(limit) + 1;
-        let rows = match &page.cursor {
-            None => {
-                let sql = select_streams!(
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $2"
-                );
-                sqlx::query(sql)
-                    .bind(tenant_id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                let sql = select_streams!(
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL ",
-                    "AND (created_at < $2 OR (created_at = $2 AND id < $3)) ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $4"
-                );
-                sqlx::query(sql)
-                    .bind(tenant_id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-        };
-        let mut streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
-        let next = if streams.len() > limit as usize {
-            streams.truncate(limit as usize);
-            streams.last().map(encode_cursor)
-        } else {
-            None
-        };
-        Ok((streams, next))
+        let keyset = Keyset::of(page)?;
+        let sql = select_streams!(
+            "WHERE tenant_id = $1 AND deleted_at IS NULL ",
+            after_cursor!(2, 3),
+            "ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(keyset.at)
+            .bind(keyset.id.clone())
+            .bind(keyset.fetch)
+            .fetch_all(self.pool())
+            .await?;
+        let streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
+        Ok(keyset.split(streams, |s| (s.created_at, &s.id)))
     }
 
     /// How many streams the tenant has (not deleted).
@@ -463,34 +414,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_refuse_junk() {
-        let record = StreamRecord {
-            id: "ab12-x".to_owned(),
-            tenant_id: String::new(),
-            name: String::new(),
-            stream_key: String::new(),
-            playback_id: String::new(),
-            record: false,
-            suspended: false,
-            is_active: false,
-            last_seen: 0,
-            last_terminated_at: None,
-            created_at: 1_700_000_000_000,
-            updated_at: 0,
-            created_by_key_name: None,
-            spec: Map::new(),
-        };
-        let cursor = encode_cursor(&record);
-        assert_eq!(
-            decode_cursor(&cursor).expect("ours"),
-            (1_700_000_000_000, "ab12-x")
-        );
-        for junk in ["", "skip20", "x.y", "12.", "' OR 1=1 --"] {
-            assert!(decode_cursor(junk).is_err(), "{junk:?} accepted");
-        }
-    }
 
     #[test]
     fn oversized_specs_are_refused() {

@@ -22,9 +22,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::ids::{now_ms, uuid_v4};
-use crate::streams::{cursor_of, decode_cursor};
+use crate::page::{after_cursor, Keyset};
 use crate::tenants::check_name;
-use crate::{flag, Page, Store, StoreError, MAX_PAGE};
+use crate::{flag, Page, Store, StoreError};
 
 /// Longest webhook URL, in bytes.
 pub const MAX_URL_LEN: usize = 2048;
@@ -259,7 +259,7 @@ pub struct RecordedAttempt {
 
 /// `SELECT <every webhook column>` and the rest of the query, as one static string.
 macro_rules! select_webhooks {
-    ($($rest:literal),+) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT id, tenant_id, name, url, events, shared_secret, stream_id, project_id, \
              created_at, updated_at, deleted_at, last_triggered_at, last_failure FROM webhooks ",
@@ -270,7 +270,7 @@ macro_rules! select_webhooks {
 
 /// `SELECT <every log column>` and the rest of the query.
 macro_rules! select_logs {
-    ($($rest:literal),+) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT id, webhook_id, tenant_id, event_id, event, created_at, duration_us, success, \
              status_code, request, response, error FROM webhook_logs ",
@@ -441,26 +441,6 @@ fn normalize_secret(secret: Option<&str>) -> Option<&str> {
     secret.filter(|s| !s.is_empty())
 }
 
-/// Page size and the rows to fetch (one more than asked tells whether another page follows).
-fn page_limits(page: &Page) -> (u32, i64) {
-    let limit = page.limit.clamp(1, MAX_PAGE);
-    (limit, i64::from(limit) + 1)
-}
-
-fn split_page<T>(
-    mut items: Vec<T>,
-    limit: u32,
-    key: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        let next = items.last().map(key);
-        (items, next)
-    } else {
-        (items, None)
-    }
-}
-
 impl Store {
     /// Makes a webhook for `tenant_id`.
     pub async fn create_webhook(
@@ -534,37 +514,21 @@ impl Store {
         tenant_id: &str,
         page: &Page,
     ) -> Result<(Vec<WebhookRecord>, Option<String>), StoreError> {
-        let (limit, fetch) = page_limits(page);
-        let rows = match &page.cursor {
-            None => {
-                let sql = select_webhooks!(
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $2"
-                );
-                sqlx::query(sql)
-                    .bind(tenant_id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                let sql = select_webhooks!(
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL ",
-                    "AND (created_at < $2 OR (created_at = $2 AND id < $3)) ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $4"
-                );
-                sqlx::query(sql)
-                    .bind(tenant_id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-        };
+        let keyset = Keyset::of(page)?;
+        let sql = select_webhooks!(
+            "WHERE tenant_id = $1 AND deleted_at IS NULL ",
+            after_cursor!(2, 3),
+            "ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(keyset.at)
+            .bind(keyset.id.clone())
+            .bind(keyset.fetch)
+            .fetch_all(self.pool())
+            .await?;
         let items = rows.iter().map(webhook).collect::<Result<Vec<_>, _>>()?;
-        Ok(split_page(items, limit, |w| cursor_of(w.created_at, &w.id)))
+        Ok(keyset.split(items, |row| (row.created_at, &row.id)))
     }
 
     /// How many webhooks the tenant has (not deleted).
@@ -879,39 +843,22 @@ impl Store {
         webhook_id: &str,
         page: &Page,
     ) -> Result<(Vec<WebhookLogRecord>, Option<String>), StoreError> {
-        let (limit, fetch) = page_limits(page);
-        let rows = match &page.cursor {
-            None => {
-                let sql = select_logs!(
-                    "WHERE webhook_id = $1 AND tenant_id = $2 ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $3"
-                );
-                sqlx::query(sql)
-                    .bind(webhook_id)
-                    .bind(tenant_id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                let sql = select_logs!(
-                    "WHERE webhook_id = $1 AND tenant_id = $2 ",
-                    "AND (created_at < $3 OR (created_at = $3 AND id < $4)) ",
-                    "ORDER BY created_at DESC, id DESC LIMIT $5"
-                );
-                sqlx::query(sql)
-                    .bind(webhook_id)
-                    .bind(tenant_id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(fetch)
-                    .fetch_all(self.pool())
-                    .await?
-            }
-        };
+        let keyset = Keyset::of(page)?;
+        let sql = select_logs!(
+            "WHERE webhook_id = $1 AND tenant_id = $2 ",
+            after_cursor!(3, 4),
+            "ORDER BY created_at DESC, id DESC LIMIT $5"
+        );
+        let rows = sqlx::query(sql)
+            .bind(webhook_id)
+            .bind(tenant_id)
+            .bind(keyset.at)
+            .bind(keyset.id.clone())
+            .bind(keyset.fetch)
+            .fetch_all(self.pool())
+            .await?;
         let items = rows.iter().map(log).collect::<Result<Vec<_>, _>>()?;
-        Ok(split_page(items, limit, |l| cursor_of(l.created_at, &l.id)))
+        Ok(keyset.split(items, |row| (row.created_at, &row.id)))
     }
 
     /// The tenant's log entry with this id (of any of its webhooks).

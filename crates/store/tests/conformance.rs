@@ -741,6 +741,7 @@ async fn sessions(store: Store, _url: String) {
         }
     );
     assert_eq!(read.last_seen, 5_000);
+    let s1_counters = read.counters;
     assert!(!store
         .update_session_counters("nope", &high, 1)
         .await
@@ -857,6 +858,53 @@ async fn sessions(store: Store, _url: String) {
             .expect("of stream")
             .len(),
         1
+    );
+    // the stream carries the sum over its sessions, kept right by rewrites
+    let stream_counters = |id: String| {
+        let store = store.clone();
+        async move {
+            store
+                .stream_by_id(&id)
+                .await
+                .expect("read")
+                .expect("stream")
+                .counters
+        }
+    };
+    assert_eq!(stream_counters(recorded.id.clone()).await, s1_counters);
+    let (_, created) = store
+        .open_session(&new_session("s-3", &recorded, 6_000, 9))
+        .await
+        .expect("open a second session");
+    assert!(created);
+    let more = SessionCounters {
+        source_segments: 2,
+        transcoded_segments: 8,
+        source_duration_ms: 4_000,
+        transcoded_duration_ms: 16_000,
+        source_bytes: 1_000,
+        transcoded_bytes: 3_000,
+    };
+    for _ in 0..2 {
+        assert!(store
+            .update_session_counters("s-3", &more, 7_000)
+            .await
+            .expect("write"));
+    }
+    assert_eq!(
+        stream_counters(recorded.id.clone()).await,
+        SessionCounters {
+            source_segments: 7,
+            transcoded_segments: 28,
+            source_duration_ms: 14_000,
+            transcoded_duration_ms: 56_000,
+            source_bytes: 6_000,
+            transcoded_bytes: 13_000,
+        }
+    );
+    assert_eq!(
+        stream_counters(plain.id.clone()).await,
+        SessionCounters::default()
     );
 }
 

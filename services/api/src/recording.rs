@@ -1,8 +1,8 @@
 //! Recordings of sessions: what results say about each segment ([`SegmentTracker`]), making a
 //! session's recording once it ended ([`finalize`]: static HLS of every rendition and an MP4
 //! of the top rendition with audio, copied under `recordings/{sessionId}/`), serving it
-//! ([`routes`]), and the session object and playback info of §3/§4 ([`session_json`],
-//! [`playback_info`]).
+//! ([`routes`]), and the session object of §3 ([`session_json`]; its playback info is
+//! [`crate::studio::recording_playback`]).
 //!
 //! Storage layout of a ready recording (segments are copied out of `live/`, which retention
 //! may trim):
@@ -590,25 +590,6 @@ pub fn session_json(session: &SessionRecord, public_url: &str) -> Value {
         }
     }
     Value::Object(object)
-}
-
-/// Playback info (§4.2) of a session's recording: `type: "recording"` and one `HLS (TS)`
-/// source. `None` unless the recording is ready (the caller answers 404 `No playback URL
-/// found for <id>`).
-pub fn playback_info(session: &SessionRecord, public_url: &str) -> Option<Value> {
-    if !session.record || session.recording_status != RecordingStatus::Ready {
-        return None;
-    }
-    Some(json!({
-        "type": "recording",
-        "meta": {
-            "source": [{
-                "hrn": "HLS (TS)",
-                "type": "html5/application/vnd.apple.mpegurl",
-                "url": recording_url(&session.id, public_url),
-            }]
-        }
-    }))
 }
 
 /// The recording routes alone, over `storage` (the api serves the same handlers from its route

@@ -543,11 +543,25 @@ async fn a_recorded_session_becomes_playable_hls_and_an_mp4_with_audio() {
     assert_eq!(object["recordingStatus"], "ready");
     assert_eq!(object["kind"], "session");
     assert_eq!(object["sourceSegments"], 3);
+    // the stream object counts the session too
+    let counted = h
+        .store
+        .stream_by_id(&stream.id)
+        .await
+        .expect("read")
+        .expect("stream");
+    assert_eq!(
+        livefarm_api::studio::objects::stream_json(&counted, false)["sourceSegments"],
+        3
+    );
     assert_eq!(
         object["mp4Url"],
         "http://api.example/recordings/rec-1/output.mp4"
     );
-    let info = recording::playback_info(&session, "").expect("playback info");
+    let info = serde_json::to_value(
+        livefarm_api::studio::recording_playback(&session, "").expect("playback info"),
+    )
+    .expect("serializes");
     assert_eq!(info["type"], "recording");
     assert_eq!(info["meta"]["source"][0]["hrn"], "HLS (TS)");
     assert_eq!(
@@ -685,6 +699,6 @@ async fn a_session_whose_segments_never_arrive_fails_within_the_deadline() {
         recording::session_json(&session, "")["recordingStatus"],
         "failed"
     );
-    assert!(recording::playback_info(&session, "").is_none());
+    assert!(livefarm_api::studio::recording_playback(&session, "").is_none());
     h.shutdown.trigger();
 }

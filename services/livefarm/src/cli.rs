@@ -51,6 +51,10 @@ pub enum Command {
     /// LIVEFARM_API_KEY or the data directory's `api-key` file).
     #[command(subcommand)]
     Stream(stream::StreamCommand),
+    /// Manage tenants (the operator's customers) in the control-plane database (the data
+    /// directory's by default).
+    #[command(subcommand)]
+    Tenant(crate::keys::TenantCommand),
     /// Manage API keys in the control-plane database (the data directory's by default).
     #[command(subcommand, name = "api-key")]
     ApiKey(crate::keys::ApiKeyCommand),
@@ -120,6 +124,7 @@ pub fn run(cli: Cli, config: LivefarmConfig) -> Result<()> {
         Some(Command::Bench(command)) => bench::run(command),
         Some(Command::Up(args)) => crate::up::run(args, &config.media),
         Some(Command::Stream(command)) => stream::run(command),
+        Some(Command::Tenant(command)) => crate::keys::run_tenant(command),
         Some(Command::ApiKey(command)) => crate::keys::run(command),
         Some(Command::Chain(command)) => crate::chain::run(command),
         Some(Command::Migrate(args)) => crate::migrate::run(args),

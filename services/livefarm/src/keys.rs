@@ -1,6 +1,7 @@
-//! `livefarm api-key create|list|revoke`: API keys in the control-plane database (the data
-//! directory's SQLite file by default, or `--database-url`), printed as JSON. A new key's
-//! secret is printed once, in `key`.
+//! `livefarm tenant create|list` and `livefarm api-key create|list|revoke`: an operator's
+//! customers (tenants) and their API keys in the control-plane database (the data directory's
+//! SQLite file by default, or `--database-url`), printed as JSON. A new key's secret is printed
+//! once, in `key`.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,27 @@ use clap::{Args, Subcommand};
 use livefarm::api_key::{default_tenant, sqlite_url, DEFAULT_DATA_DIR};
 use livefarm::UsageError;
 use livefarm_store::{redact_url, Store, StoreOptions, Tenant};
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Make a tenant (one of the operator's customers) and its first API key; prints
+    /// {id, name, createdAt, apiKey: {key, id, ...}} (the key only now).
+    Create(TenantCreateArgs),
+    /// List the tenants, oldest first.
+    List(Database),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    /// The customer's name (shown in lists).
+    #[arg(long)]
+    pub name: String,
+    /// Name of the first API key.
+    #[arg(long, default_value = "default")]
+    pub key_name: String,
+    #[command(flatten)]
+    pub database: Database,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {
@@ -23,9 +45,17 @@ pub enum ApiKeyCommand {
 /// Which database and tenant.
 #[derive(Debug, Args)]
 pub struct Target {
-    /// The tenant (its id); default: the first tenant, made if there is none.
+    /// The tenant (its id, from `livefarm tenant list`); default: the first tenant, made if
+    /// there is none.
     #[arg(long)]
     pub tenant: Option<String>,
+    #[command(flatten)]
+    pub database: Database,
+}
+
+/// Which database.
+#[derive(Debug, Args)]
+pub struct Database {
     /// The data directory of `livefarm up`, whose `livefarm.db` is used by default.
     #[arg(long, default_value = DEFAULT_DATA_DIR, conflicts_with = "database_url")]
     pub data_dir: PathBuf,
@@ -51,12 +81,50 @@ pub struct RevokeArgs {
     pub target: Target,
 }
 
-pub fn run(command: ApiKeyCommand) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+pub fn run_tenant(command: TenantCommand) -> Result<()> {
+    let out = block_on(async {
+        match command {
+            TenantCommand::Create(args) => {
+                let (name, key_name) = (args.name.trim(), args.key_name.trim());
+                if name.is_empty() || key_name.is_empty() {
+                    return Err(usage("--name and --key-name must not be empty"));
+                }
+                let store = open_database(&args.database).await?;
+                let tenant = store
+                    .create_tenant(name)
+                    .await
+                    .context("creating the tenant")?;
+                let key = store
+                    .create_api_key(&tenant.id, key_name)
+                    .await
+                    .context("creating the tenant's first key")?;
+                store.close().await;
+                let mut out = serde_json::to_value(tenant)?;
+                out["apiKey"] = serde_json::to_value(key)?;
+                Ok(out)
+            }
+            TenantCommand::List(database) => {
+                let store = open_database(&database).await?;
+                let tenants = store.tenants().await.context("listing tenants")?;
+                store.close().await;
+                Ok(serde_json::to_value(tenants)?)
+            }
+        }
+    })?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let out = runtime.block_on(async {
+        .context("starting the async runtime")?
+        .block_on(work)
+}
+
+pub fn run(command: ApiKeyCommand) -> Result<()> {
+    let out = block_on(async {
         match command {
             ApiKeyCommand::Create(args) => {
                 if args.name.trim().is_empty() {
@@ -104,12 +172,25 @@ fn usage(message: &str) -> anyhow::Error {
 
 /// Opens (and migrates) the database of `target` and finds its tenant.
 async fn open(target: &Target) -> Result<(Store, Tenant)> {
-    let url = match &target.database_url {
+    let store = open_database(&target.database).await?;
+    let tenant = match &target.tenant {
+        Some(id) => store
+            .tenant(id)
+            .await?
+            .ok_or_else(|| usage(&format!("--tenant: no tenant {id:?}")))?,
+        None => default_tenant(&store).await?,
+    };
+    Ok((store, tenant))
+}
+
+/// Opens (and migrates) the database `database` names.
+async fn open_database(database: &Database) -> Result<Store> {
+    let url = match &database.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&target.data_dir)
-                .with_context(|| format!("cannot create {}", target.data_dir.display()))?;
-            sqlite_url(&target.data_dir)
+            std::fs::create_dir_all(&database.data_dir)
+                .with_context(|| format!("cannot create {}", database.data_dir.display()))?;
+            sqlite_url(&database.data_dir)
         }
     };
     let store = Store::open(&url, &StoreOptions::default())
@@ -120,12 +201,5 @@ async fn open(target: &Target) -> Result<(Store, Tenant)> {
             }
             other => anyhow::Error::new(other).context(format!("cannot open {}", redact_url(&url))),
         })?;
-    let tenant = match &target.tenant {
-        Some(id) => store
-            .tenant(id)
-            .await?
-            .ok_or_else(|| usage(&format!("--tenant: no tenant {id:?}")))?,
-        None => default_tenant(&store).await?,
-    };
-    Ok((store, tenant))
+    Ok(store)
 }

@@ -127,6 +127,70 @@ fn api_keys_are_made_listed_and_revoked_in_the_data_directory() {
 }
 
 #[test]
+fn an_operator_adds_a_customer_as_a_tenant_with_its_own_first_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // the operator's own (default) tenant exists first, as after `livefarm up`
+    let own = json(&livefarm(&[
+        "api-key",
+        "create",
+        "--name",
+        "ops",
+        "--data-dir",
+        data_arg,
+    ]));
+
+    let acme = json(&livefarm(&[
+        "tenant",
+        "create",
+        "--name",
+        "Acme Video",
+        "--data-dir",
+        data_arg,
+    ]));
+    assert_eq!(acme["name"], "Acme Video");
+    let acme_id = acme["id"].as_str().expect("id");
+    assert_ne!(Some(acme_id), own["tenantId"].as_str());
+    assert!(acme["createdAt"].is_i64(), "{acme}");
+    let key = acme["apiKey"]["key"]
+        .as_str()
+        .expect("the first key, shown once");
+    assert_eq!(acme["apiKey"]["tenantId"], acme["id"]);
+    assert_eq!(acme["apiKey"]["name"], "default");
+
+    let (runtime, store) = store(&data);
+    let caller = runtime
+        .block_on(store.authenticate(key))
+        .expect("authenticate")
+        .expect("the printed key authenticates");
+    assert_eq!(caller.tenant_id, acme_id);
+
+    let tenants = json(&livefarm(&["tenant", "list", "--data-dir", data_arg]));
+    let names: Vec<&str> = tenants
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["default", "Acme Video"]);
+    let keys = json(&livefarm(&[
+        "api-key",
+        "list",
+        "--tenant",
+        acme_id,
+        "--data-dir",
+        data_arg,
+    ]));
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    assert!(keys[0].get("key").is_none(), "a list never shows secrets");
+
+    let blank = livefarm(&["tenant", "create", "--name", " ", "--data-dir", data_arg]);
+    assert_eq!(blank.status.code(), Some(64));
+    runtime.block_on(store.close());
+}
+
+#[test]
 fn mistakes_exit_64() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");

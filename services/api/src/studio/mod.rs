@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 pub use auth::Caller;
 pub use error::StudioError;
 pub use objects::stream_json;
-pub use playback::{playback_info, PlaybackInfo};
+pub use playback::{playback_info, recording_playback, PlaybackInfo};
 
 use crate::AppState;
 

@@ -341,7 +341,8 @@ pub struct StreamSpec {
 impl StreamSpec {
     /// The spec stored with `record`; `None` (logged) if it does not decode.
     pub fn of(record: &StreamRecord) -> Option<StreamSpec> {
-        match serde_json::from_value(Value::Object(record.spec.clone())) {
+        // straight from the stored map: no copy of it
+        match StreamSpec::deserialize(&record.spec) {
             Ok(spec) => Some(spec),
             Err(error) => {
                 tracing::warn!(%error, stream_id = record.id, "stored stream spec does not decode");
@@ -475,12 +476,12 @@ impl Stream {
             last_seen: record.last_seen,
             suspended: record.suspended,
             last_terminated_at: record.last_terminated_at,
-            source_segments: 0,
-            transcoded_segments: 0,
-            source_segments_duration: 0.0,
-            transcoded_segments_duration: 0.0,
-            source_bytes: 0,
-            transcoded_bytes: 0,
+            source_segments: record.counters.source_segments,
+            transcoded_segments: record.counters.transcoded_segments,
+            source_segments_duration: record.counters.source_duration_ms as f64 / 1000.0,
+            transcoded_segments_duration: record.counters.transcoded_duration_ms as f64 / 1000.0,
+            source_bytes: record.counters.source_bytes,
+            transcoded_bytes: record.counters.transcoded_bytes,
         }
     }
 }
@@ -516,6 +517,7 @@ mod tests {
             updated_at: 1_700_000_000_000,
             created_by_key_name: Some("tok".to_owned()),
             spec,
+            counters: Default::default(),
         }
     }
 

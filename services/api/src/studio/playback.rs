@@ -12,6 +12,7 @@ use crate::studio::error::{ErrorBody, StudioError};
 use crate::studio::objects::{PlaybackPolicy, StreamSpec};
 use crate::studio::{base_url, StudioPath};
 use crate::AppState;
+use livefarm_store::{RecordingStatus, SessionRecord};
 
 /// What `{id}` turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -103,7 +104,7 @@ pub struct PlaybackInfo {
     pub meta: PlaybackMeta,
 }
 
-/// A session's recording (§4.3 `recording`): one HLS source, once the recording is ready.
+/// A session's recording (§4.3 `recording`), looked up by the session id.
 async fn recording_playback_info(
     state: &AppState,
     base: &str,
@@ -112,13 +113,18 @@ async fn recording_playback_info(
     if livefarm_storage::keys::check_id(id).is_err() {
         return Ok(None);
     }
-    let Some(session) = state.store.session_by_id(id).await? else {
-        return Ok(None);
-    };
-    if !session.record || session.recording_status != livefarm_store::RecordingStatus::Ready {
-        return Ok(None);
+    let session = state.store.session_by_id(id).await?;
+    Ok(session.and_then(|session| recording_playback(&session, base)))
+}
+
+/// The playback info of `session`'s recording (§4.3 `recording`): one HLS source under
+/// `base`; `None` unless the recording is ready (the route answers 404 `No playback URL found
+/// for <id>`).
+pub fn recording_playback(session: &SessionRecord, base: &str) -> Option<PlaybackInfo> {
+    if !session.record || session.recording_status != RecordingStatus::Ready {
+        return None;
     }
-    Ok(Some(PlaybackInfo {
+    Some(PlaybackInfo {
         kind: PlaybackType::Recording,
         meta: PlaybackMeta {
             live: None,
@@ -129,7 +135,7 @@ async fn recording_playback_info(
                 crate::recording::recording_url(&session.id, base),
             )],
         },
-    }))
+    })
 }
 
 /// A live stream's playback info (§4.3): HLS, then WebRTC, under `base`.
