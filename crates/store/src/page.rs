@@ -3,6 +3,10 @@
 //! row of the previous page, so a page costs the same however deep it is and rows added
 //! meanwhile neither repeat nor vanish.
 
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool};
+
 use crate::StoreError;
 
 /// Most items on one page.
@@ -65,6 +69,25 @@ impl Keyset {
             at,
             id,
         })
+    }
+
+    /// Runs `query` (its SQL ending in [`after_cursor!`] and `LIMIT`, the three placeholders
+    /// last, unbound) for this page: the rows mapped by `map`, and the next page's cursor.
+    pub async fn fetch<'q, T>(
+        &self,
+        query: Query<'q, Any, AnyArguments>,
+        pool: &AnyPool,
+        map: fn(&AnyRow) -> Result<T, StoreError>,
+        key: impl Fn(&T) -> (i64, &str),
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let rows = query
+            .bind(self.at)
+            .bind(self.id.clone())
+            .bind(self.fetch)
+            .fetch_all(pool)
+            .await?;
+        let items = rows.iter().map(map).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.split(items, key))
     }
 
     /// The page of `rows` (as fetched, `fetch` at most) and the cursor of the next page

@@ -357,18 +357,14 @@ impl Store {
             after_cursor!(5, 6),
             "ORDER BY created_at DESC, id DESC LIMIT $7"
         );
-        let rows = sqlx::query(sql)
+        let query = sqlx::query(sql)
             .bind(tenant_id)
             .bind(filter.stream_id.clone())
             .bind(filter.record.map(i64::from))
-            .bind(i64::from(filter.with_segments))
-            .bind(keyset.at)
-            .bind(keyset.id.clone())
-            .bind(keyset.fetch)
-            .fetch_all(self.pool())
-            .await?;
-        let sessions = rows.iter().map(session).collect::<Result<Vec<_>, _>>()?;
-        Ok(keyset.split(sessions, |s| (s.created_at, &s.id)))
+            .bind(i64::from(filter.with_segments));
+        keyset
+            .fetch(query, self.pool(), session, |row| (row.created_at, &row.id))
+            .await
     }
 
     /// How many of the tenant's sessions `filter` matches (`X-Total-Count`).

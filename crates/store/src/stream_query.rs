@@ -113,14 +113,10 @@ impl Store {
             after_cursor!(16, 17),
             "ORDER BY created_at DESC, id DESC LIMIT $18"
         ));
-        let rows = bind_filter(sqlx::query(sql), tenant_id, filter)
-            .bind(keyset.at)
-            .bind(keyset.id.clone())
-            .bind(keyset.fetch)
-            .fetch_all(self.pool())
-            .await?;
-        let streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
-        Ok(keyset.split(streams, |s| (s.created_at, &s.id)))
+        let query = bind_filter(sqlx::query(sql), tenant_id, filter);
+        keyset
+            .fetch(query, self.pool(), stream, |row| (row.created_at, &row.id))
+            .await
     }
 
     /// How many of the tenant's streams match `filter`.

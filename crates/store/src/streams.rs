@@ -262,15 +262,10 @@ impl Store {
             after_cursor!(2, 3),
             "ORDER BY created_at DESC, id DESC LIMIT $4"
         );
-        let rows = sqlx::query(sql)
-            .bind(tenant_id)
-            .bind(keyset.at)
-            .bind(keyset.id.clone())
-            .bind(keyset.fetch)
-            .fetch_all(self.pool())
-            .await?;
-        let streams = rows.iter().map(stream).collect::<Result<Vec<_>, _>>()?;
-        Ok(keyset.split(streams, |s| (s.created_at, &s.id)))
+        let query = sqlx::query(sql).bind(tenant_id);
+        keyset
+            .fetch(query, self.pool(), stream, |row| (row.created_at, &row.id))
+            .await
     }
 
     /// How many streams the tenant has (not deleted).

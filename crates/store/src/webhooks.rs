@@ -520,15 +520,10 @@ impl Store {
             after_cursor!(2, 3),
             "ORDER BY created_at DESC, id DESC LIMIT $4"
         );
-        let rows = sqlx::query(sql)
-            .bind(tenant_id)
-            .bind(keyset.at)
-            .bind(keyset.id.clone())
-            .bind(keyset.fetch)
-            .fetch_all(self.pool())
-            .await?;
-        let items = rows.iter().map(webhook).collect::<Result<Vec<_>, _>>()?;
-        Ok(keyset.split(items, |row| (row.created_at, &row.id)))
+        let query = sqlx::query(sql).bind(tenant_id);
+        keyset
+            .fetch(query, self.pool(), webhook, |row| (row.created_at, &row.id))
+            .await
     }
 
     /// How many webhooks the tenant has (not deleted).
@@ -849,16 +844,10 @@ impl Store {
             after_cursor!(3, 4),
             "ORDER BY created_at DESC, id DESC LIMIT $5"
         );
-        let rows = sqlx::query(sql)
-            .bind(webhook_id)
-            .bind(tenant_id)
-            .bind(keyset.at)
-            .bind(keyset.id.clone())
-            .bind(keyset.fetch)
-            .fetch_all(self.pool())
-            .await?;
-        let items = rows.iter().map(log).collect::<Result<Vec<_>, _>>()?;
-        Ok(keyset.split(items, |row| (row.created_at, &row.id)))
+        let query = sqlx::query(sql).bind(webhook_id).bind(tenant_id);
+        keyset
+            .fetch(query, self.pool(), log, |row| (row.created_at, &row.id))
+            .await
     }
 
     /// The tenant's log entry with this id (of any of its webhooks).
