@@ -29,21 +29,23 @@
 //!
 //! # RBAC
 //!
-//! The pod's service account needs `get`, `create` and `update` on `leases` in the
-//! `coordination.k8s.io` API group, in its own namespace:
+//! When the Lease exists (the Helm chart renders it, with no holder: a Lease without a live
+//! holder is free, and the first candidate to write it leads), the pod's service account needs
+//! only `get` and `update` on that one Lease:
 //!
 //! ```yaml
 //! apiVersion: rbac.authorization.k8s.io/v1
 //! kind: Role
-//! metadata: { name: livefarm-redeemer-lease }
+//! metadata: { name: livefarm-redeemer }
 //! rules:
 //!   - apiGroups: ["coordination.k8s.io"]
 //!     resources: ["leases"]
-//!     verbs: ["get", "create", "update"]
+//!     resourceNames: ["livefarm-redeemer"]
+//!     verbs: ["get", "update"]
 //! ```
 //!
-//! bound to the service account with a `RoleBinding`. Restricting `get`/`update` to the one lease
-//! with `resourceNames` is fine; `create` cannot be restricted that way.
+//! bound to the service account with a `RoleBinding`. Without a pre-made Lease, `acquire`
+//! creates it, which needs `create` on `leases` (a verb `resourceNames` cannot restrict).
 //!
 //! # TLS
 //!
@@ -53,7 +55,7 @@
 //! [`KubeLease::new`] should call [`install_crypto_provider`] first.
 
 mod error;
-/// A fake Kubernetes API server for tests (no API server can run in a test run).
+/// Test helpers: a client from a kubeconfig, and a fake API server for injected faults.
 #[cfg(feature = "testing")]
 pub mod testing;
 
