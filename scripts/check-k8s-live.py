@@ -84,7 +84,11 @@ def fail(context, message):
     print(f"FAIL {context}: {message}", file=sys.stderr)
 
 
-def ok(context, message):
+def ok(context, message, since=None):
+    """Reports a check that passed; `since`: the failure count when it began (no ok if it
+    failed meanwhile)."""
+    if since is not None and len(failures) > since:
+        return
     print(f"ok {context}: {message} [{time.monotonic() - started:.0f}s]", file=sys.stderr)
 
 
@@ -289,9 +293,11 @@ def scheduled(context, namespace, nodes, gpu_transcoders):
                    if not p["spec"].get("nodeName")}
         if counts == want and not pending:
             return have, None
-        return None, {"pods per workload (want)": want, "have": counts, "unbound": pending}
+        missing = {w: f"{counts[w]} of {n}" for w, n in want.items() if counts[w] != n}
+        return None, {"workloads short of pods (see their events)": missing, "unbound": pending}
 
     have = wait_until(f"{context}: every pod created and bound", all_bound)
+    since = len(failures)
     transcoders = 0
     for workload, pods in have.items():
         for pod in pods:
@@ -307,7 +313,7 @@ def scheduled(context, namespace, nodes, gpu_transcoders):
                 fail(context, f"{pod['metadata']['name']} ({workload}) bound to GPU node {node}")
     placed = {w: sorted({p["spec"]["nodeName"] for p in ps}) for w, ps in have.items()}
     ok(context, f"{sum(map(len, have.values()))} pods bound ({transcoders} transcoders on "
-                f"{'GPU' if gpu_transcoders else 'CPU'} nodes); placement {placed}")
+                f"{'GPU' if gpu_transcoders else 'CPU'} nodes); placement {placed}", since)
     return have
 
 
@@ -356,6 +362,7 @@ def check_rollout(context, namespace, values_args):
     """A transcoder config change rolls the pods: the controller creates the new ReplicaSet and,
     since no new pod ever becomes available (no kubelet) and maxUnavailable is 0, never scales
     the old one down."""
+    since = len(failures)
     before = transcoder_replicasets(namespace)
     desired = get("deployment", namespace, "app.kubernetes.io/component=transcoder")[0]["spec"]["replicas"]
     helm("upgrade", RELEASE, CHART, "-n", namespace, *values_args,
@@ -377,10 +384,11 @@ def check_rollout(context, namespace, values_args):
     if new["spec"]["replicas"] != 1:
         fail(context, f"the new ReplicaSet has {new['spec']['replicas']} replicas, maxSurge is 1")
     ok(context, f"rollout: new ReplicaSet {new['metadata']['name']} (1 surge pod), old one kept at "
-                f"{old['spec']['replicas']}")
+                f"{old['spec']['replicas']}", since)
 
 
 def check_refused_resize(context, namespace, values_args):
+    since = len(failures)
     out = helm("upgrade", RELEASE, CHART, "-n", namespace, *values_args,
                "--set", "redis.persistence.size=16Gi", check=False)
     revision, status = release_status(namespace)
@@ -391,12 +399,13 @@ def check_refused_resize(context, namespace, values_args):
     if status != "deployed":
         fail(context, f"after the refused resize the release is {status}")
     ok(context, f"redis.persistence.size change refused (release still {status} at revision "
-                f"{revision}): {out.stderr.strip().splitlines()[-1][:160]}")
+                f"{revision}): {out.stderr.strip().splitlines()[-1][:300]}", since)
 
 
 def check_autoscaling_handover(context, namespace, values_args):
     """A running farm of 5 turns autoscaling on: the Deployment keeps 5 (the template renders
     the live count), no ReplicaSet is scaled down."""
+    since = len(failures)
     helm("upgrade", RELEASE, CHART, "-n", namespace, *values_args,
          "--set", "transcoder.replicas=5", "--set", "transcoder.autoscaling.enabled=false")
     wait_until(f"{context}: 5 transcoders", lambda: (
@@ -411,10 +420,12 @@ def check_autoscaling_handover(context, namespace, values_args):
     if deployment["spec"]["replicas"] != 5 or scaled_down:
         fail(context, f"turning autoscaling on: replicas {deployment['spec']['replicas']}, "
                       f"events {scaled_down}")
-    ok(context, "autoscaling turned on with 5 workers running: still 5, nothing scaled down")
+    ok(context, "autoscaling turned on with 5 workers running: still 5, nothing scaled down",
+       since)
 
 
 def check_rollback(context, namespace, first_manifest):
+    since = len(failures)
     revision, _ = release_status(namespace)
     helm("rollback", RELEASE, "1", "-n", namespace)
     now, status = release_status(namespace)
@@ -426,7 +437,7 @@ def check_rollback(context, namespace, first_manifest):
     cm = get("configmap", namespace, "app.kubernetes.io/component=transcoder")[0]
     if "veryfast" in cm["data"]["config.json"]:
         fail(context, "after the rollback the transcoder still has revision 2's config")
-    ok(context, f"rollback to revision 1 (now revision {now}, {status})")
+    ok(context, f"rollback to revision 1 (now revision {now}, {status})", since)
 
 
 # What `helm uninstall` may leave: claims (the StatefulSets' and the kept segment volume) and the
@@ -597,7 +608,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", metavar="RUN_DIR",
                         help="use this directory for the control plane and leave it running")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="run only the checks whose name contains TEXT (a values file's "
+                             "name, misspelt, overlay, runtime-class)")
     args = parser.parse_args()
+    wanted = lambda name: not args.only or args.only in name
     if not os.access(os.path.join(KUBE_TOOLS, "bin", "kube-apiserver"), os.X_OK):
         message = f"no control plane in {KUBE_TOOLS}/bin: run scripts/install-kube-tools.sh"
         if os.environ.get("LIVEFARM_REQUIRE_KUBE") == "1":
@@ -617,19 +632,23 @@ def main():
         nodes = register_nodes()
         ci_dir = os.path.join(CHART, "ci")
         for name in sorted(os.listdir(ci_dir)):
-            if name.endswith("-values.yaml"):
+            if name.endswith("-values.yaml") and wanted(name):
                 try:
                     check_values_file(os.path.join(ci_dir, name), nodes)
                 except RuntimeError as error:
                     fail(f"helm/{name}", str(error))
-        check_misspelt_fields(nodes)
+        if wanted("misspelt"):
+            check_misspelt_fields(nodes)
         for name in sorted(os.listdir(os.path.join(REPO, "k8s", "overlays"))):
+            if not wanted(f"overlay-{name}"):
+                continue
             try:
                 check_overlay(name, nodes)
             except RuntimeError as error:
                 fail(f"k8s/overlays/{name}", str(error))
         try:
-            check_runtime_class_opt_in(nodes)
+            if wanted("runtime-class"):
+                check_runtime_class_opt_in(nodes)
         except RuntimeError as error:
             fail("helm/runtime-class", str(error))
     finally:

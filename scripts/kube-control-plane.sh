@@ -150,7 +150,8 @@ KC
   wait_ready "$run_dir" "https://127.0.0.1:$api_port" "$token" apiserver /readyz "$run_dir/apiserver.log"
 
   # No kubelet, so the node lifecycle controller is off: Node objects a test creates keep the
-  # status it gives them. Controllers that need a cloud or node IPAM are off too.
+  # status it gives them. Controllers that need a cloud or node IPAM are off too. The volume
+  # binder resyncs every second (default 15 s), so claims bind to a test's volumes at once.
   if ! $apiserver_only; then
     for b in kube-controller-manager kube-scheduler; do
       [ -x "$BIN/$b" ] || { stop "$run_dir"; die "$BIN/$b is missing: run scripts/install-kube-tools.sh"; }
@@ -160,6 +161,7 @@ KC
       --service-account-private-key-file="$run_dir/certs/sa.key" --root-ca-file="$run_dir/certs/apiserver.crt" \
       --controllers='*,-nodelifecycle,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route' \
       --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 \
+      --pvclaimbinder-sync-period=1s \
       > "$run_dir/controller-manager.log" 2>&1 &
     echo $! > "$run_dir/controller-manager.pid"
     "$BIN/kube-scheduler" --kubeconfig="$run_dir/kubeconfig" \
