@@ -19,7 +19,8 @@
 //! A lease alone cannot stop a leader that paused (GC, a stalled node, a partition) past its TTL
 //! from writing after a standby took over. So each acquisition hands out a fencing token:
 //! `token = spec.leaseTransitions + 1`. `leaseTransitions` is incremented every time the lease is
-//! taken while free (new, released or expired) or held by another identity, and kept when the
+//! taken while free (released or expired) or held by another identity (a new Lease, created
+//! here or pre-made empty, starts at 0: token 1), and kept when the
 //! holder refreshes or renews its own live lease; a release keeps it too. The token is therefore
 //! a `u64 > 0` that strictly increases every time leadership changes hands (also when one
 //! identity re-takes its own expired or released lease), and stays the same while one leader
@@ -199,13 +200,19 @@ impl KubeLease {
             }
             Some(_) => Ok(None),
             None => {
-                // Free, released or expired: take it over with the next token.
-                let transitions =
+                // Free, released or expired: take it over with the next token. A Lease nobody
+                // ever held (made empty by the Helm chart) is taken as a new one is created:
+                // token 1.
+                let never_held = spec.acquire_time.is_none() && spec.lease_transitions.is_none();
+                let transitions = if never_held {
+                    0
+                } else {
                     transitions
                         .checked_add(1)
                         .ok_or_else(|| LeaseError::TokensExhausted {
                             lease: self.to_string(),
-                        })?;
+                        })?
+                };
                 spec.holder_identity = Some(owner.to_owned());
                 spec.lease_duration_seconds = Some(ttl_seconds(ttl));
                 spec.acquire_time = Some(MicroTime(now));

@@ -43,7 +43,11 @@ async fn holder_keeps_the_lease_and_its_token_while_it_renews() {
         return;
     };
     let lease = KubeLease::new(client, &ns, "redeemer");
-    assert_eq!(lease.holder().await.expect("api call"), None, "no lease yet");
+    assert_eq!(
+        lease.holder().await.expect("api call"),
+        None,
+        "no lease yet"
+    );
     let token = lease
         .acquire("a", TTL)
         .await
@@ -196,8 +200,12 @@ async fn stale_resource_version_is_refused_with_409() {
         .expect("free");
     let api: Api<Lease> = Api::namespaced(client, &ns);
     let read = api.get("redeemer").await.expect("get");
+    // A write that changes something (an identical one would not move resourceVersion).
     let mut first = read.clone();
     first.metadata.managed_fields = None;
+    if let Some(spec) = first.spec.as_mut() {
+        spec.lease_duration_seconds = Some(31);
+    }
     api.replace("redeemer", &PostParams::default(), &first)
         .await
         .expect("a write with the current resourceVersion");
@@ -221,7 +229,7 @@ async fn stale_resource_version_is_refused_with_409() {
         matches!(&error, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"),
         "{error:?}"
     );
-    // The holder is untouched by all of that.
+    // The holder still holds it (the one accepted write kept it).
     assert!(lease.renew("a", token, LONG_TTL).await.expect("api call"));
 }
 
@@ -239,7 +247,10 @@ async fn written_lease_is_what_kubectl_shows() {
     let lease_json = stored(plane, &ns, "redeemer");
     let spec = &lease_json["spec"];
     assert_eq!(spec["holderIdentity"], "redeemer-0", "{lease_json}");
-    assert_eq!(spec["leaseDurationSeconds"], 2, "ttl rounded up: {lease_json}");
+    assert_eq!(
+        spec["leaseDurationSeconds"], 2,
+        "ttl rounded up: {lease_json}"
+    );
     assert_eq!(spec["leaseTransitions"], 0, "{lease_json}");
     assert_eq!(token, 1, "token is leaseTransitions + 1");
     for field in ["acquireTime", "renewTime"] {
@@ -277,7 +288,10 @@ async fn written_lease_is_what_kubectl_shows() {
 
     // A deleted Lease is held by nobody: renew and release say so, nothing fails.
     plane.kubectl(&["delete", "lease", "redeemer", "-n", &ns], None);
-    assert!(!lease.renew("redeemer-0", token, LONG_TTL).await.expect("api call"));
+    assert!(!lease
+        .renew("redeemer-0", token, LONG_TTL)
+        .await
+        .expect("api call"));
     assert!(!lease.release("redeemer-0", token).await.expect("api call"));
     assert_eq!(lease.holder().await.expect("api call"), None);
 }
@@ -334,7 +348,10 @@ async fn the_charts_role_allows_its_lease_and_nothing_else() {
         matches!(error, LeaseError::Api { code: 403, .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains(&format!("{ns}/other")), "{error}");
+    assert!(
+        error.to_string().contains(&format!("{ns}/other")),
+        "{error}"
+    );
 
     // No create (not even of its own Lease once deleted), list, delete, or other resources.
     let forbidden = |what: &str, result: Result<(), kube::Error>| match result {
@@ -363,10 +380,7 @@ async fn the_charts_role_allows_its_lease_and_nothing_else() {
     copy.metadata.managed_fields = None;
     forbidden(
         "create a lease",
-        leases
-            .create(&PostParams::default(), &copy)
-            .await
-            .map(drop),
+        leases.create(&PostParams::default(), &copy).await.map(drop),
     );
     forbidden(
         "read a configmap",
@@ -405,5 +419,8 @@ async fn the_charts_role_allows_its_lease_and_nothing_else() {
         matches!(error, LeaseError::Api { code: 403, .. }),
         "{error:?}"
     );
-    assert!(error.to_string().starts_with("cannot create lease"), "{error}");
+    assert!(
+        error.to_string().starts_with("cannot create lease"),
+        "{error}"
+    );
 }

@@ -75,7 +75,14 @@ async fn infer_reads_the_kubeconfig_and_talks_https() {
 
     std::env::set_var(
         "KUBECONFIG",
-        write_kubeconfig(dir.path(), "good", plane.url(), &plane.ca_cert(), token, &ns),
+        write_kubeconfig(
+            dir.path(),
+            "good",
+            plane.url(),
+            &plane.ca_cert(),
+            token,
+            &ns,
+        ),
     );
     let lease = KubeLease::infer(None, REDEEMER).await.expect("infer");
     assert_eq!(lease.namespace(), ns, "namespace of the context");
@@ -126,7 +133,10 @@ async fn infer_reads_the_kubeconfig_and_talks_https() {
     let refused = KubeLease::infer(None, REDEEMER).await.expect("infer");
     let error = refused.holder().await.expect_err("401");
     assert_eq!(error.status_code(), Some(401), "{error}");
-    assert!(error.to_string().contains(&format!("{ns}/{REDEEMER}")), "{error}");
+    assert!(
+        error.to_string().contains(&format!("{ns}/{REDEEMER}")),
+        "{error}"
+    );
 
     // A server certificate that the kubeconfig's CA did not sign is refused.
     let wrong_ca = dir.path().join("wrong-ca.pem");

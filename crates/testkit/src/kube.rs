@@ -45,7 +45,10 @@ fn tools() -> Result<(PathBuf, PathBuf), String> {
         .unwrap_or_else(|| root.join(".tools/deploy"));
     let kubectl = deploy_tools.join("bin/kubectl");
     for (path, install) in [
-        (kube_tools.join("bin/kube-apiserver"), "install-kube-tools.sh"),
+        (
+            kube_tools.join("bin/kube-apiserver"),
+            "install-kube-tools.sh",
+        ),
         (kube_tools.join("bin/etcd"), "install-kube-tools.sh"),
         (kubectl.clone(), "install-deploy-tools.sh"),
     ] {
@@ -163,7 +166,8 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
         let mut pipe = child.stdin.take().expect("kubectl stdin");
         if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes()).expect("write kubectl stdin");
+            pipe.write_all(text.as_bytes())
+                .expect("write kubectl stdin");
         }
         drop(pipe);
         child.wait_with_output().expect("kubectl output")

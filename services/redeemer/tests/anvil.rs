@@ -11,6 +11,8 @@ use alloy::providers::Provider;
 use livefarm_bus::{BusOptions, JobBus};
 use livefarm_chain::testing::{anvil_path, DEV_KEYS};
 use livefarm_chain::{Address, B256, U256};
+use livefarm_lease::testing::client_from_kubeconfig;
+use livefarm_lease::KubeLease;
 use livefarm_pm::WinningTicket;
 use livefarm_proto::livepeer::net;
 use livefarm_proto::livepeer::net::ticket_redeemer_server::TicketRedeemer;
@@ -20,8 +22,6 @@ use livefarm_redeemer::{
     Election, Redeemer, RedeemerConfig, RedeemerError, RedeemerService, Store, TicketRecord,
     TicketState,
 };
-use livefarm_lease::testing::client_from_kubeconfig;
-use livefarm_lease::KubeLease;
 use livefarm_runtime::Shutdown;
 use livefarm_testkit::kube::ControlPlane;
 use livefarm_testkit::{redis_bus, wait_until, RedisServer};
@@ -776,17 +776,39 @@ async fn in_a_cluster_a_kubernetes_lease_picks_the_leader_and_fences_the_old_one
     let ns = plane.namespace("redeemer");
     plane.apply_chart(&ns, CHAIN_VALUES, "app.kubernetes.io/component=redeemer");
     let lease_name = RedeemerConfig::default().lease_name;
-    assert_eq!(lease_name, "livefarm-redeemer", "the chart's Lease for release livefarm");
+    assert_eq!(
+        lease_name, "livefarm-redeemer",
+        "the chart's Lease for release livefarm"
+    );
     let account = plane.service_account_kubeconfig(&ns, &lease_name);
-    let a = spawn_on_lease(&net, &redis, &bus, client_from_kubeconfig(&account).await, &ns, "a").await;
-    let b = spawn_on_lease(&net, &redis, &bus, client_from_kubeconfig(&account).await, &ns, "b").await;
+    let a = spawn_on_lease(
+        &net,
+        &redis,
+        &bus,
+        client_from_kubeconfig(&account).await,
+        &ns,
+        "a",
+    )
+    .await;
+    let b = spawn_on_lease(
+        &net,
+        &redis,
+        &bus,
+        client_from_kubeconfig(&account).await,
+        &ns,
+        "b",
+    )
+    .await;
     let admin = client_from_kubeconfig(&plane.admin_kubeconfig()).await;
     let lease = KubeLease::new(admin, &ns, &lease_name);
     let (leader, lease_token) = wait_for_leader("the lease", || async {
         lease.holder().await.expect("lease")
     })
     .await;
-    assert_eq!(lease_token, 1, "the chart's Lease, taken for the first time");
+    assert_eq!(
+        lease_token, 1,
+        "the chart's Lease, taken for the first time"
+    );
     let stream = RedeemerConfig::default().stream;
     let head = net.bcast.block_number().await.expect("head");
     let t1 = net
