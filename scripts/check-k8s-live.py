@@ -294,7 +294,10 @@ def scheduled(context, namespace, nodes, gpu_transcoders):
         if counts == want and not pending:
             return have, None
         missing = {w: f"{counts[w]} of {n}" for w, n in want.items() if counts[w] != n}
-        return None, {"workloads short of pods (see their events)": missing, "unbound": pending}
+        refused = sorted({e["message"] for e in get("event", namespace)
+                          if e.get("reason") == "FailedCreate"}) if missing else []
+        return None, {"workloads short of pods": missing, "pods refused": refused,
+                      "unbound": pending}
 
     have = wait_until(f"{context}: every pod created and bound", all_bound)
     since = len(failures)
