@@ -9,6 +9,7 @@ scripts/install-test-tools.sh
 scripts/install-browser-tools.sh
 scripts/install-chain-tools.sh
 scripts/install-deploy-tools.sh
+scripts/install-kube-tools.sh
 scripts/install-db-tools.sh
 scripts/install-sdk-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -21,6 +22,7 @@ export LIVEFARM_REQUIRE_BROWSER=1
 export LIVEFARM_REQUIRE_ANVIL=1
 export LIVEFARM_REQUIRE_POSTGRES=1
 export LIVEFARM_REQUIRE_SDK=1
+export LIVEFARM_REQUIRE_KUBE=1
 # `cargo test --workspace` builds every service binary (with the workspace's feature set)
 # before any test runs; multi-process tests use those instead of building their own.
 export LIVEFARM_PREBUILT_BINS=1
@@ -36,6 +38,8 @@ echo "== target dir: $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f
 echo "== deployment: helm/livefarm, k8s/, Dockerfile against the binaries just built; terraform/" >&2
 .tools/deploy/venv/bin/python scripts/render-k8s.py --check
 .tools/deploy/venv/bin/python scripts/check-deploy.py
+echo "== deployment on a real control plane: helm install/upgrade/rollback/uninstall, scheduling" >&2
+.tools/deploy/venv/bin/python scripts/check-k8s-live.py
 .tools/deploy/venv/bin/python scripts/check-terraform.py
 if [ -x scripts/fuzz-smoke.sh ]; then
   echo "== fuzz smoke" >&2

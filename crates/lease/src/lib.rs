@@ -19,7 +19,8 @@
 //! A lease alone cannot stop a leader that paused (GC, a stalled node, a partition) past its TTL
 //! from writing after a standby took over. So each acquisition hands out a fencing token:
 //! `token = spec.leaseTransitions + 1`. `leaseTransitions` is incremented every time the lease is
-//! taken while free (new, released or expired) or held by another identity, and kept when the
+//! taken while free (released or expired) or held by another identity (a new Lease, created
+//! here or pre-made empty, starts at 0: token 1), and kept when the
 //! holder refreshes or renews its own live lease; a release keeps it too. The token is therefore
 //! a `u64 > 0` that strictly increases every time leadership changes hands (also when one
 //! identity re-takes its own expired or released lease), and stays the same while one leader
@@ -29,21 +30,23 @@
 //!
 //! # RBAC
 //!
-//! The pod's service account needs `get`, `create` and `update` on `leases` in the
-//! `coordination.k8s.io` API group, in its own namespace:
+//! When the Lease exists (the Helm chart renders it, with no holder: a Lease without a live
+//! holder is free, and the first candidate to write it leads), the pod's service account needs
+//! only `get` and `update` on that one Lease:
 //!
 //! ```yaml
 //! apiVersion: rbac.authorization.k8s.io/v1
 //! kind: Role
-//! metadata: { name: livefarm-redeemer-lease }
+//! metadata: { name: livefarm-redeemer }
 //! rules:
 //!   - apiGroups: ["coordination.k8s.io"]
 //!     resources: ["leases"]
-//!     verbs: ["get", "create", "update"]
+//!     resourceNames: ["livefarm-redeemer"]
+//!     verbs: ["get", "update"]
 //! ```
 //!
-//! bound to the service account with a `RoleBinding`. Restricting `get`/`update` to the one lease
-//! with `resourceNames` is fine; `create` cannot be restricted that way.
+//! bound to the service account with a `RoleBinding`. Without a pre-made Lease, `acquire`
+//! creates it, which needs `create` on `leases` (a verb `resourceNames` cannot restrict).
 //!
 //! # TLS
 //!
@@ -53,7 +56,7 @@
 //! [`KubeLease::new`] should call [`install_crypto_provider`] first.
 
 mod error;
-/// A fake Kubernetes API server for tests (no API server can run in a test run).
+/// Test helpers: a client from a kubeconfig, and a fake API server for injected faults.
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -197,13 +200,19 @@ impl KubeLease {
             }
             Some(_) => Ok(None),
             None => {
-                // Free, released or expired: take it over with the next token.
-                let transitions =
+                // Free, released or expired: take it over with the next token. A Lease nobody
+                // ever held (made empty by the Helm chart) is taken as a new one is created:
+                // token 1.
+                let never_held = spec.acquire_time.is_none() && spec.lease_transitions.is_none();
+                let transitions = if never_held {
+                    0
+                } else {
                     transitions
                         .checked_add(1)
                         .ok_or_else(|| LeaseError::TokensExhausted {
                             lease: self.to_string(),
-                        })?;
+                        })?
+                };
                 spec.holder_identity = Some(owner.to_owned());
                 spec.lease_duration_seconds = Some(ttl_seconds(ttl));
                 spec.acquire_time = Some(MicroTime(now));

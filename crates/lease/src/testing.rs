@@ -1,10 +1,15 @@
-//! A fake Kubernetes API server for tests of leader election (feature `testing`).
+//! Test helpers for leader election (feature `testing`): a client for a kubeconfig (the real
+//! API server of `livefarm_testkit::kube::ControlPlane`), and a fake Kubernetes API server for
+//! the faults the real one cannot produce on demand.
 //!
-//! This is a fake: no Kubernetes API server can run here. It is a small axum server on
-//! 127.0.0.1 that keeps `coordination.k8s.io/v1` Lease objects in memory and answers GET, POST
-//! (create; 409 AlreadyExists when present) and PUT (replace; 409 Conflict when
-//! `metadata.resourceVersion` is stale), bumping `resourceVersion` on every write and answering
-//! errors as Kubernetes `Status` objects, as the real API server does.
+//! The fake is a small axum server on 127.0.0.1 that keeps `coordination.k8s.io/v1` Lease
+//! objects in memory and answers GET, POST (create; 409 AlreadyExists when present) and PUT
+//! (replace; 409 Conflict when `metadata.resourceVersion` is stale), bumping `resourceVersion`
+//! on every write and answering errors as Kubernetes `Status` objects, as the real API server
+//! does. What only it can do: answer 500s (every request, or only writes after reads
+//! succeeded), and hold racing candidates' reads at a barrier so that all of them read the
+//! same resourceVersion before any writes (the real server's 409 is then the only thing that
+//! stops all of them from winning, deterministically).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use crate::KubeLease;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,8 +42,6 @@ pub struct Fake {
     /// When set, GETs of a lease wait on it, so that racing candidates all read the same
     /// resourceVersion before any of them writes.
     pub get_barrier: Mutex<Option<Arc<Barrier>>>,
-    /// When set, requests must carry `Authorization: Bearer <token>` (else 401).
-    pub bearer_token: Mutex<Option<String>>,
     /// Requests that reached a handler.
     pub requests: AtomicU64,
 }
@@ -57,23 +59,15 @@ impl Fake {
         (self.resource_version.fetch_add(1, Ordering::SeqCst) + 1).to_string()
     }
 
-    fn failure(&self, headers: &HeaderMap, write: bool) -> Option<Response> {
+    fn failure(&self, write: bool) -> Option<Response> {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        if let Some(token) = self.bearer_token.lock().expect("fake state").clone() {
-            let sent = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if sent != Some(format!("Bearer {token}").as_str()) {
-                return Some(status(401, "Unauthorized", "Unauthorized".into()));
-            }
-        }
         let code = (*self.fail_with.lock().expect("fake state")).or_else(|| {
             write
                 .then(|| *self.fail_writes_with.lock().expect("fake state"))
                 .flatten()
         })?;
         let reason = match code {
-            403 => "Forbidden",
+            503 => "ServiceUnavailable",
             _ => "InternalError",
         };
         Some(status(code, reason, "injected failure".into()))
@@ -101,10 +95,9 @@ fn status(code: u16, reason: &str, message: String) -> Response {
 
 async fn get_lease(
     State(fake): State<Arc<Fake>>,
-    headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    if let Some(failure) = fake.failure(&headers, false) {
+    if let Some(failure) = fake.failure(false) {
         return failure;
     }
     // Read before waiting, so that racing candidates all see the same version.
@@ -130,11 +123,10 @@ async fn get_lease(
 
 async fn create_lease(
     State(fake): State<Arc<Fake>>,
-    headers: HeaderMap,
     Path(ns): Path<String>,
     Json(mut lease): Json<Value>,
 ) -> Response {
-    if let Some(failure) = fake.failure(&headers, true) {
+    if let Some(failure) = fake.failure(true) {
         return failure;
     }
     let Some(name) = lease["metadata"]["name"].as_str().map(str::to_owned) else {
@@ -160,11 +152,10 @@ async fn create_lease(
 
 async fn replace_lease(
     State(fake): State<Arc<Fake>>,
-    headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
     Json(mut lease): Json<Value>,
 ) -> Response {
-    if let Some(failure) = fake.failure(&headers, true) {
+    if let Some(failure) = fake.failure(true) {
         return failure;
     }
     let mut leases = fake.leases.lock().expect("fake state");
@@ -226,4 +217,17 @@ pub fn lease_at(addr: SocketAddr, name: &str) -> KubeLease {
     let config = kube::Config::new(format!("http://{addr}").parse().expect("url"));
     let client = kube::Client::try_from(config).expect("client");
     KubeLease::new(client, NS, name)
+}
+
+/// A client for the cluster and user of a kubeconfig given as YAML text.
+pub async fn client_from_kubeconfig(yaml: &str) -> kube::Client {
+    crate::install_crypto_provider();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig is usable");
+    kube::Client::try_from(config).expect("client")
 }

@@ -1,14 +1,16 @@
 //! Livefarm's one test harness, a dev-dependency of every crate whose tests need it:
 //! [`wait_until`] (one way to wait for the condition a test claims), free loopback ports, the
 //! `redis-server` launcher (re-exported from the bus's `testing` feature, so there is one),
-//! service binaries run as child processes that die with the test, and a minimal HTTP/1.1
-//! client. The in-process cluster built on these is `livefarm-integration-tests`' `Sandbox`.
+//! service binaries run as child processes that die with the test, a minimal HTTP/1.1 client,
+//! and a private Kubernetes control plane ([`kube::ControlPlane`]). The in-process cluster built
+//! on these is `livefarm-integration-tests`' `Sandbox`.
 //!
 //! Helpers panic with a message that says what failed instead of returning errors, so a test
 //! that cannot get what it needs fails loudly and never passes silently; only the HTTP client
 //! returns what failed, for tests that wait for a server to come up.
 
 mod http;
+pub mod kube;
 mod net;
 mod process;
 mod redis;

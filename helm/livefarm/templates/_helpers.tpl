@@ -281,3 +281,54 @@ spec:
 {{- $sel := printf "namespace=\"%s\",service=\"%s\"" .Release.Namespace (include "livefarm.name" (dict "root" . "component" "transcoder")) -}}
 sum(livefarm_transcoder_sessions{ {{- $sel -}} }) + max(livefarm_transcoder_unclaimed_streams{ {{- $sel -}} }) or vector(0)
 {{- end -}}
+
+{{/*
+The transcoder Deployment's replicas. Without autoscaling: `transcoder.replicas`. With it, the
+autoscaler owns the count, but the template still renders one: without `replicas` the API
+server resets a running Deployment to 1 (a farm of 5 dropped to 1 until the autoscaler's next
+sync). So it renders what the live Deployment runs now (at least minReplicas, at most
+maxReplicas) and, on a fresh install, minReplicas. Equal to the live value, the field never
+conflicts with the autoscaler's writes under server-side apply. `helm template` sees no cluster
+(lookup is empty) and renders minReplicas.
+*/}}
+{{- define "livefarm.transcoderReplicas" -}}
+{{- $v := .Values.transcoder -}}
+{{- if not $v.autoscaling.enabled -}}
+{{- $v.replicas -}}
+{{- else -}}
+{{- $a := $v.autoscaling -}}
+{{- $live := lookup "apps/v1" "Deployment" .Release.Namespace (include "livefarm.name" (dict "root" . "component" "transcoder")) -}}
+{{- $n := int $a.minReplicas -}}
+{{- if $live -}}
+{{- $n = max $n (int (default 1 $live.spec.replicas)) | min (int $a.maxReplicas) -}}
+{{- end -}}
+{{- $n -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuses a change to a StatefulSet's volumeClaimTemplates, which the API server forbids (the
+upgrade would fail half-way and leave the release `failed`). Compares the rendered claim
+(`enabled`, `size`, `storageClassName`) with the live StatefulSet's; `helm template` sees no
+cluster and checks nothing. "livefarm.claimUnchanged" (dict "root" $ "component" "redis" "values" "redis.persistence" "enabled" true "size" "8Gi" "storageClassName" "")
+*/}}
+{{- define "livefarm.claimUnchanged" -}}
+{{- $name := include "livefarm.name" . -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .root.Release.Namespace $name -}}
+{{- if $live -}}
+{{- $claims := default (list) $live.spec.volumeClaimTemplates -}}
+{{- $was := "no volume" -}}
+{{- range $claims -}}
+{{- if eq .metadata.name "data" -}}
+{{- $was = printf "%s%s" .spec.resources.requests.storage (ternary (printf " of class %s" (default "" .spec.storageClassName)) "" (ne (default "" .spec.storageClassName) "")) -}}
+{{- end -}}
+{{- end -}}
+{{- $want := "no volume" -}}
+{{- if .enabled -}}
+{{- $want = printf "%s%s" .size (ternary (printf " of class %s" .storageClassName) "" (ne .storageClassName "")) -}}
+{{- end -}}
+{{- if ne $was $want -}}
+{{- fail (printf "%s: StatefulSet %s has %s; this upgrade asks for %s. Kubernetes cannot change a StatefulSet's volumeClaimTemplates, so the upgrade would fail half-way. Keep %s.persistence as it is, or resize by hand first: see \"Resizing a volume\" in docs/OPERATIONS.md" .values $name $was $want .values) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

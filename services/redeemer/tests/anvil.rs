@@ -1,6 +1,6 @@
 //! The redeemer on a real anvil and a real Redis: exactly-once redemption with every skip
 //! outcome, crash recovery between submit and receipt, replacement of a stuck transaction,
-//! leader election with fencing (Redis lock; Kubernetes Lease on a fake API server), and the
+//! leader election with fencing (Redis lock; Kubernetes Lease on a real API server), and the
 //! `net.TicketRedeemer` service. Skipped (loudly) only
 //! when anvil is missing and LIVEFARM_REQUIRE_ANVIL is unset; Redis is always required.
 
@@ -11,6 +11,8 @@ use alloy::providers::Provider;
 use livefarm_bus::{BusOptions, JobBus};
 use livefarm_chain::testing::{anvil_path, DEV_KEYS};
 use livefarm_chain::{Address, B256, U256};
+use livefarm_lease::testing::client_from_kubeconfig;
+use livefarm_lease::KubeLease;
 use livefarm_pm::WinningTicket;
 use livefarm_proto::livepeer::net;
 use livefarm_proto::livepeer::net::ticket_redeemer_server::TicketRedeemer;
@@ -21,11 +23,14 @@ use livefarm_redeemer::{
     TicketState,
 };
 use livefarm_runtime::Shutdown;
+use livefarm_testkit::kube::ControlPlane;
 use livefarm_testkit::{redis_bus, wait_until, RedisServer};
 use tokio::task::JoinHandle;
 
 const ETH: u64 = 1_000_000_000_000_000_000;
 const WAIT: Duration = Duration::from_secs(60);
+/// The chart's values with the redeemer on (release `livefarm`: Lease `livefarm-redeemer`).
+const CHAIN_VALUES: &str = "helm/livefarm/ci/chain-hpa-values.yaml";
 
 fn eth(n: u64) -> U256 {
     U256::from(n) * U256::from(ETH)
@@ -727,12 +732,14 @@ async fn bench_measures_expiry_to_redemption() {
     assert!(report.min_ms <= report.median_ms && report.median_ms <= report.max_ms);
 }
 
-/// A redeemer whose leader election is the Lease on the fake API server at `api`.
+/// A redeemer whose leader election is the Lease `lease_name` of `namespace`, reached with
+/// `client` (the redeemer ServiceAccount's token, as in its pod).
 async fn spawn_on_lease(
     net: &TestNet,
     redis: &RedisServer,
     bus: &Arc<dyn JobBus>,
-    api: std::net::SocketAddr,
+    client: kube::Client,
+    namespace: &str,
     instance: &str,
 ) -> Running {
     let config = RedeemerConfig {
@@ -743,7 +750,7 @@ async fn spawn_on_lease(
         .await
         .expect("store");
     let election = Election::Kubernetes {
-        lease: Box::new(livefarm_lease::testing::lease_at(api, &config.lease_name)),
+        lease: Box::new(KubeLease::new(client, namespace, &config.lease_name)),
         store: store.clone(),
     };
     run(Redeemer::connect_with(config, bus.clone(), store, election)
@@ -751,26 +758,56 @@ async fn spawn_on_lease(
         .expect("redeemer connects"))
 }
 
-/// Leader election on a Kubernetes Lease. The API server is a fake
-/// (`livefarm_lease::testing`): no Kubernetes API server can run here.
+/// Leader election on a Kubernetes Lease, against a real API server (kube-apiserver v1.36.2,
+/// `livefarm_testkit::kube::ControlPlane`) with the chart's objects: its Lease (no holder), and
+/// its ServiceAccount, Role and RoleBinding; both redeemers authenticate with that account's
+/// token, as in their pods, so the hand-over runs on exactly what the Role allows (get and
+/// update of that Lease).
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_cluster_a_kubernetes_lease_picks_the_leader_and_fences_the_old_one() {
     let Some((net, redis, bus)) = start().await else {
         return;
     };
+    let Some(plane) = ControlPlane::shared_or_skip() else {
+        return;
+    };
     net.bcast.fund_deposit(eth(1)).await.expect("fund");
     let f = face();
-    let (fake, api) = livefarm_lease::testing::start_fake().await;
-    let a = spawn_on_lease(&net, &redis, &bus, api, "a").await;
-    let b = spawn_on_lease(&net, &redis, &bus, api, "b").await;
-    let lease = livefarm_lease::testing::lease_at(api, "livefarm-redeemer");
+    let ns = plane.namespace("redeemer");
+    plane.apply_chart(&ns, CHAIN_VALUES, "app.kubernetes.io/component=redeemer");
+    let lease_name = RedeemerConfig::default().lease_name;
+    assert_eq!(
+        lease_name, "livefarm-redeemer",
+        "the chart's Lease for release livefarm"
+    );
+    let account = plane.service_account_kubeconfig(&ns, &lease_name);
+    let a = spawn_on_lease(
+        &net,
+        &redis,
+        &bus,
+        client_from_kubeconfig(&account).await,
+        &ns,
+        "a",
+    )
+    .await;
+    let b = spawn_on_lease(
+        &net,
+        &redis,
+        &bus,
+        client_from_kubeconfig(&account).await,
+        &ns,
+        "b",
+    )
+    .await;
+    let admin = client_from_kubeconfig(&plane.admin_kubeconfig()).await;
+    let lease = KubeLease::new(admin, &ns, &lease_name);
     let (leader, lease_token) = wait_for_leader("the lease", || async {
         lease.holder().await.expect("lease")
     })
     .await;
-    assert!(
-        fake.lease("livefarm-redeemer").is_some(),
-        "the Lease object exists on the API server"
+    assert_eq!(
+        lease_token, 1,
+        "the chart's Lease, taken for the first time"
     );
     let stream = RedeemerConfig::default().stream;
     let head = net.bcast.block_number().await.expect("head");
