@@ -537,6 +537,8 @@ async fn process(
             ..Timings::default()
         },
         attempt,
+        // `process` runs in the segment's span: the api continues the trace from it
+        trace: livefarm_telemetry::inject_context(&tracing::Span::current()),
         ..SegmentResult::new(&job.stream_id, job.seq, &worker.id, ResultStatus::Ok)
     };
     if started_ms > deadline {
