@@ -57,7 +57,9 @@ fn tools() -> Option<Tools> {
             if std::env::var("LIVEFARM_REQUIRE_PROMETHEUS").as_deref() == Ok("1") {
                 panic!("LIVEFARM_REQUIRE_PROMETHEUS=1 but this test {why}");
             }
-            eprintln!("SKIPPED (set LIVEFARM_REQUIRE_PROMETHEUS=1 to fail instead): this test {why}");
+            eprintln!(
+                "SKIPPED (set LIVEFARM_REQUIRE_PROMETHEUS=1 to fail instead): this test {why}"
+            );
             None
         }
     }
@@ -75,7 +77,10 @@ fn render(helm: &Path) -> String {
         .args(["--set", "transcoder.autoscaling.mode=keda"])
         .args(["--set", "chain.enabled=true"])
         .args(["--set", "chain.rpcUrl=http://127.0.0.1:8545"])
-        .args(["--set", "chain.controller=0x0000000000000000000000000000000000000001"])
+        .args([
+            "--set",
+            "chain.controller=0x0000000000000000000000000000000000000001",
+        ])
         .args(["--set", "chain.keySecret.name=chain-key"])
         .output()
         .expect("helm runs");
@@ -131,7 +136,11 @@ fn services(manifests: &str) -> BTreeMap<String, String> {
         .filter(|d| is_kind(d, "Service"))
         .filter_map(|d| {
             let component = field(d, "app.kubernetes.io/component")?;
-            let name = d.split_once("metadata:\n")?.1.lines().find_map(|l| l.strip_prefix("  name: "))?;
+            let name = d
+                .split_once("metadata:\n")?
+                .1
+                .lines()
+                .find_map(|l| l.strip_prefix("  name: "))?;
             Some((component.to_owned(), name.to_owned()))
         })
         .collect()
@@ -148,7 +157,8 @@ fn chart_rules_pass_promtool_check_and_unit_tests() {
         .arg(&rules)
         .output()
         .expect("promtool runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool check rules:\n{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 
@@ -162,13 +172,17 @@ fn chart_rules_pass_promtool_check_and_unit_tests() {
             tests.push(copy);
         }
     }
-    assert!(tests.len() >= 2, "unit tests in monitoring/tests: {tests:?}");
+    assert!(
+        tests.len() >= 2,
+        "unit tests in monitoring/tests: {tests:?}"
+    );
     let out = Command::new(&tools.promtool)
         .args(["test", "rules"])
         .args(&tests)
         .output()
         .expect("promtool runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool test rules:\n{text}");
 
     // Every alert has a unit test and a runbook.
@@ -248,7 +262,10 @@ fn registered_in_code() -> BTreeSet<String> {
     fn walk(dir: &Path, out: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).expect("source dir") {
             let path = entry.expect("entry").path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if path.is_dir() {
                 if name != "tests" && name != "target" {
                     walk(&path, out);
@@ -303,9 +320,18 @@ fn alerts_and_dashboards_read_metrics_the_services_export() {
         "metrics no service registers: {unknown:?}"
     );
     // the check itself catches a misspelling and a wrong suffix
-    assert!(!is_registered("livefarm_transcoder_queue_lags", &registered));
-    assert!(is_registered("livefarm_transcoder_queue_seconds_bucket", &registered));
-    assert!(!is_registered("livefarm_transcoder_queue_bucket_total", &registered));
+    assert!(!is_registered(
+        "livefarm_transcoder_queue_lags",
+        &registered
+    ));
+    assert!(is_registered(
+        "livefarm_transcoder_queue_seconds_bucket",
+        &registered
+    ));
+    assert!(!is_registered(
+        "livefarm_transcoder_queue_bucket_total",
+        &registered
+    ));
 }
 
 /// The series names a `/metrics` text (OpenMetrics) holds or announces, from its `# TYPE`
@@ -351,7 +377,10 @@ impl Prometheus {
         let log = dir.join("prometheus.log");
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
             .stdin(Stdio::null())
@@ -360,12 +389,14 @@ impl Prometheus {
             .spawn()
             .expect("prometheus starts");
         let prometheus = Prometheus { child, addr, log };
-        wait_until_blocking(Duration::from_secs(30), "prometheus to be ready", || {
-            match http_request(addr, "GET", "/-/ready", &[], b"") {
+        wait_until_blocking(
+            Duration::from_secs(30),
+            "prometheus to be ready",
+            || match http_request(addr, "GET", "/-/ready", &[], b"") {
                 Ok(reply) if reply.status == 200 => Ok(()),
                 other => Err(format!("{other:?}\n{}", prometheus.log_text())),
-            }
-        });
+            },
+        );
         prometheus
     }
 
@@ -382,7 +413,10 @@ impl Prometheus {
         if body["status"] != "success" {
             return Err(format!("{expr}: {body}"));
         }
-        let series = body["data"]["result"].as_array().cloned().unwrap_or_default();
+        let series = body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         series
             .iter()
             .map(|s| {
@@ -464,7 +498,10 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
     let manifests = render(&tools.helm);
     let query = demand_query(&manifests);
     let services = services(&manifests);
-    let transcoder_service = services.get("transcoder").expect("transcoder Service").clone();
+    let transcoder_service = services
+        .get("transcoder")
+        .expect("transcoder Service")
+        .clone();
     assert!(
         query.contains(&format!("service=\"{transcoder_service}\"")),
         "the autoscaling query does not select the transcoders' Service {transcoder_service}: {query}"
@@ -495,13 +532,17 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
         }
     });
     // Redis is reachable from every service, as the Redis alert reads it.
-    wait_until_blocking(Duration::from_secs(30), "livefarm_bus_redis_up from every service", || {
-        let expr = format!("count(livefarm_bus_redis_up{{namespace=\"{NAMESPACE}\"}} == 1)");
-        match prometheus.value(&expr) {
-            Ok(n) if n as usize == farm.members.len() => Ok(()),
-            other => Err(context(&format!("{other:?}"))),
-        }
-    });
+    wait_until_blocking(
+        Duration::from_secs(30),
+        "livefarm_bus_redis_up from every service",
+        || {
+            let expr = format!("count(livefarm_bus_redis_up{{namespace=\"{NAMESPACE}\"}} == 1)");
+            match prometheus.value(&expr) {
+                Ok(n) if n as usize == farm.members.len() => Ok(()),
+                other => Err(context(&format!("{other:?}"))),
+            }
+        },
+    );
 
     let recorded = format!(
         "livefarm:transcoder_demand:sessions{{namespace=\"{NAMESPACE}\",service=\"{transcoder_service}\"}}"
@@ -528,7 +569,10 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
         .iter()
         .map(|id| (*id, farm.publish(&clip, id, true)))
         .collect();
-    demand_is(3.0, "demand of three streams on two one-session workers: 2 held + 1 waiting");
+    demand_is(
+        3.0,
+        "demand of three streams on two one-session workers: 2 held + 1 waiting",
+    );
 
     // End a stream a worker holds: the worker lets it go and takes the waiting one.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

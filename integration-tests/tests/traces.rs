@@ -31,9 +31,15 @@ const HOPS: [&str; 4] = [
 const SEGMENTS: u64 = 3;
 
 fn seq_of(span: &ExportedSpan) -> Option<u64> {
-    // the receiver keeps attribute values in their Debug form: `Some(AnyValue { value: Some(IntValue(2)) })`
+    // The receiver keeps attribute values in their Debug form; a u64 field is exported as a
+    // string (it may not fit OTLP's i64): `Some(AnyValue { value: Some(StringValue("2")) })`.
     let text = span.attributes.get("seq")?;
-    let digits = text.split("IntValue(").nth(1)?.split(')').next()?;
+    let value = text.split_once("Value(")?.1;
+    let digits: String = value
+        .trim_start_matches('"')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -66,8 +72,12 @@ fn segment_traces(spans: &[ExportedSpan]) -> Result<BTreeMap<u64, Vec<&ExportedS
             .iter()
             .map(|(seq, t)| (*seq, t.iter().map(|s| s.name.as_str()).collect()))
             .collect();
+        let names: Vec<(&str, &str)> = spans
+            .iter()
+            .map(|s| (s.name.as_str(), s.trace_id.as_str()))
+            .collect();
         Err(format!(
-            "{} spans; segment traces so far: {seen:?}",
+            "{} spans {names:?}; segment traces so far: {seen:?}",
             spans.len()
         ))
     }
@@ -126,7 +136,10 @@ fn one_trace_per_segment_from_ingest_to_the_api() {
             "segment {seq}: ingest's span is the root: {ingest:?}"
         );
         assert_eq!(segmenter.parent_span_id, ingest.span_id, "segment {seq}");
-        assert_eq!(transcoder.parent_span_id, segmenter.span_id, "segment {seq}");
+        assert_eq!(
+            transcoder.parent_span_id, segmenter.span_id,
+            "segment {seq}"
+        );
         assert_eq!(api.parent_span_id, transcoder.span_id, "segment {seq}");
         for span in [segmenter, transcoder, api] {
             assert_eq!(seq_of(span), Some(seq), "{span:?}");

@@ -278,7 +278,9 @@ impl Segmenter {
                 seq: self.seq,
                 data: Bytes::from(data),
                 start_pts: start,
-                source_dts: self.current_source_dts.unwrap_or(start - self.offset.unwrap_or(0)),
+                source_dts: self
+                    .current_source_dts
+                    .unwrap_or(start - self.offset.unwrap_or(0)),
                 duration: (end - start) as f64 / 90_000.0,
                 too_long: end - start > self.max,
             };

@@ -5,6 +5,9 @@
 //!
 //! Needs `redis-server` and the ffmpeg CLI (apt: redis-server ffmpeg).
 
+// Each test file uses a part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
