@@ -591,6 +591,9 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
     drop(publishers.remove(held));
     demand_is(2.0, "demand of the two streams left");
 
+    publishers.clear();
+    demand_is(0.0, "no demand once every stream ended");
+
     // What the services export, exactly (from their `# TYPE` lines): every metric a rule or
     // a panel reads from these services is there.
     let mut exported = BTreeSet::new();
@@ -614,16 +617,27 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
         "livefarm_webhooks_",
         "livefarm_process_",
     ];
-    let missing: Vec<String> = metrics_used()
+    // Labelled families this scenario gives no sample: prometheus-client renders a family
+    // (even its `# TYPE`) only once it has a child, so for these the source check above is
+    // all there is.
+    let unexercised = [
+        "livefarm_api_http_request_duration_seconds_bucket",
+        "livefarm_api_http_requests_total",
+        "livefarm_ingest_publishes_refused_total",
+        "livefarm_ingest_push_requests_total",
+        "livefarm_transcoder_errors_total",
+        "livefarm_transcoder_streams_released_total",
+        "livefarm_webhooks_attempts_total",
+    ];
+    let checked: Vec<String> = metrics_used()
         .into_keys()
         .filter(|name| running.iter().any(|p| name.starts_with(p)))
-        .filter(|name| !exported.contains(name))
+        .filter(|name| !unexercised.contains(&name.as_str()))
         .collect();
+    assert!(checked.len() >= 15, "{checked:?}");
+    let missing: Vec<&String> = checked.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(
         missing.is_empty(),
         "read by rules or dashboards but not exported by the running services: {missing:?}"
     );
-
-    publishers.clear();
-    demand_is(0.0, "no demand once every stream ended");
 }
