@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use farm::{repo, tool, Farm, FarmOptions};
 use livefarm_testkit::{free_port, http_request, wait_until_blocking};
@@ -29,6 +29,9 @@ use livefarm_testkit::{free_port, http_request, wait_until_blocking};
 /// promtool tests (monitoring/tests/) use.
 const RELEASE: &str = "lf";
 const NAMESPACE: &str = "media";
+
+/// How long the autoscaling query must hold a value (3 scrapes and rule evaluations).
+const SETTLE: Duration = Duration::from_secs(3);
 
 struct Tools {
     prometheus: PathBuf,
@@ -547,17 +550,31 @@ fn prometheus_scrapes_a_farm_and_the_autoscaling_query_follows_the_streams() {
     let recorded = format!(
         "livefarm:transcoder_demand:sessions{{namespace=\"{NAMESPACE}\",service=\"{transcoder_service}\"}}"
     );
+    // The demand must settle at `want`: equal over consecutive scrapes for a few seconds, not
+    // in passing on its way to another number.
     let demand_is = |want: f64, what: &str| {
+        let mut since: Option<Instant> = None;
         wait_until_blocking(Duration::from_secs(90), what, || {
             let keda = prometheus.value(&query);
             let rule = prometheus.value(&recorded);
             let sessions = prometheus.query("livefarm_transcoder_sessions");
             let unclaimed = prometheus.query("livefarm_transcoder_unclaimed_streams");
+            let seen = format!(
+                "query {keda:?}, recording rule {rule:?}; sessions {sessions:?}, unclaimed {unclaimed:?}"
+            );
             match (&keda, &rule) {
-                (Ok(k), Ok(r)) if *k == want && *r == want => Ok(()),
-                _ => Err(format!(
-                    "query {keda:?}, recording rule {rule:?}; sessions {sessions:?}, unclaimed {unclaimed:?}"
-                )),
+                (Ok(k), Ok(r)) if *k == want && *r == want => {
+                    let held = since.get_or_insert_with(Instant::now).elapsed();
+                    if held >= SETTLE {
+                        Ok(())
+                    } else {
+                        Err(format!("{seen} for {held:?} so far"))
+                    }
+                }
+                _ => {
+                    since = None;
+                    Err(seen)
+                }
             }
         });
     };
