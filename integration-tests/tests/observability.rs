@@ -365,6 +365,9 @@ fn exported_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// One series of a query result: its labels and value.
+type Sample = (BTreeMap<String, String>, f64);
+
 /// A Prometheus server on a free loopback port, killed when dropped.
 struct Prometheus {
     child: Child,
@@ -408,7 +411,7 @@ impl Prometheus {
     }
 
     /// An instant query: each series' labels and value.
-    fn query(&self, expr: &str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+    fn query(&self, expr: &str) -> Result<Vec<Sample>, String> {
         let path = format!("/api/v1/query?query={}", percent_encode(expr));
         let reply = http_request(self.addr, "GET", &path, &[], b"")?;
         let body: serde_json::Value =
