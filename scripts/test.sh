@@ -12,6 +12,7 @@ scripts/install-deploy-tools.sh
 scripts/install-kube-tools.sh
 scripts/install-db-tools.sh
 scripts/install-sdk-tools.sh
+scripts/install-obs-tools.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A one-shot build gains nothing from incremental state, which costs gigabytes of disk.
@@ -23,6 +24,7 @@ export LIVEFARM_REQUIRE_ANVIL=1
 export LIVEFARM_REQUIRE_POSTGRES=1
 export LIVEFARM_REQUIRE_SDK=1
 export LIVEFARM_REQUIRE_KUBE=1
+export LIVEFARM_REQUIRE_PROMETHEUS=1
 # `cargo test --workspace` builds every service binary (with the workspace's feature set)
 # before any test runs; multi-process tests use those instead of building their own.
 export LIVEFARM_PREBUILT_BINS=1

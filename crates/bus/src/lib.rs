@@ -50,6 +50,7 @@ use std::time::Duration;
 mod clock;
 mod error;
 mod memory;
+mod metrics;
 mod redis_bus;
 pub mod redis_connect;
 mod resp;

@@ -102,6 +102,12 @@ struct Conn {
 
 impl Conn {
     async fn open(endpoint: &Endpoint) -> Result<Self, BusError> {
+        let opened = Self::connect(endpoint).await;
+        crate::metrics::connected(opened.is_ok());
+        opened
+    }
+
+    async fn connect(endpoint: &Endpoint) -> Result<Self, BusError> {
         let unavailable = |e: std::io::Error| BusError::Unavailable(format!("connect: {e}"));
         let connect = async {
             Ok::<_, std::io::Error>(match &endpoint.addr {
@@ -222,6 +228,7 @@ impl std::fmt::Debug for Pool {
 
 impl Pool {
     pub(crate) fn new(endpoint: Endpoint) -> Self {
+        crate::metrics::register();
         Self {
             endpoint,
             idle: Mutex::default(),
@@ -263,14 +270,20 @@ impl Pool {
         };
         loop {
             match tokio::time::timeout(limit, conn.exchange(out, replies)).await {
-                Err(_) => return Err(BusError::Timeout(limit)),
+                Err(_) => {
+                    crate::metrics::call_failed();
+                    return Err(BusError::Timeout(limit));
+                }
                 Ok(Ok(())) => break,
                 Ok(Err(error)) if reused => {
                     tracing::debug!(%error, "pooled redis connection dead, reconnecting");
                     conn = Conn::open(&self.endpoint).await?;
                     reused = false;
                 }
-                Ok(Err(error)) => return Err(BusError::Unavailable(error.to_string())),
+                Ok(Err(error)) => {
+                    crate::metrics::call_failed();
+                    return Err(BusError::Unavailable(error.to_string()));
+                }
             }
         }
         // The replies were framed whole, so the connection stays in step whatever `parse`

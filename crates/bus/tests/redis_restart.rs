@@ -1,6 +1,7 @@
 //! The Redis bus survives a `redis-server` crash: calls fail with a retryable error while it is
 //! down, the same bus object reconnects, and jobs that were delivered but not acknowledged are
-//! delivered again (the server persists with `appendfsync always`).
+//! delivered again (the server persists with `appendfsync always`). `livefarm_bus_redis_up`
+//! says so meanwhile.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -25,6 +26,13 @@ where
             Err(error) => panic!("{what} failed: {error}"),
         }
     }
+}
+
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,9 +72,15 @@ async fn unacked_jobs_are_delivered_again_after_a_redis_crash() {
         .await
         .expect_err("publish while redis is down");
     assert!(error.is_retryable(), "not retryable: {error}");
+    // what the "Redis unreachable" alert reads
+    let text = livefarm_telemetry::metrics::render();
+    assert!(text.contains("livefarm_bus_redis_up 0\n"), "{text}");
+    assert!(sample(&text, "livefarm_bus_redis_connect_failures_total") >= 1.0);
 
     server.restart().expect("restart redis-server");
     retry("ping after restart", || bus.ping()).await;
+    let text = livefarm_telemetry::metrics::render();
+    assert!(text.contains("livefarm_bus_redis_up 1\n"), "{text}");
 
     // worker-1 died with the server; another worker takes over its unacknowledged jobs.
     let rescued = retry("reclaim", || {

@@ -327,6 +327,10 @@ pub struct SegmentResult {
     /// How many times the job had been delivered, this time included.
     #[serde(default)]
     pub attempt: u64,
+    /// W3C trace context of the worker's span for this segment, so readers of the result
+    /// (the api) continue the segment's trace.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub trace: HashMap<String, String>,
 }
 
 impl SegmentResult {
@@ -354,6 +358,7 @@ impl SegmentResult {
             timings: Timings::default(),
             error: None,
             attempt: 1,
+            trace: HashMap::new(),
         }
     }
 

@@ -24,6 +24,10 @@ pub struct SourceSegment {
     pub data: Bytes,
     /// First video pts (90 kHz).
     pub start_pts: i64,
+    /// Decode timestamp of the first video packet in the source's own clock (90 kHz, before
+    /// the shift onto the stream's timeline): what a sender of the source saw, so it can tell
+    /// which of its keyframes started the segment.
+    pub source_dts: i64,
     pub duration: f64,
     /// The source's keyframes are further apart than the cap: this segment is too long.
     pub too_long: bool,
@@ -58,6 +62,8 @@ pub struct Segmenter {
     seq: u64,
     current: Vec<(usize, Packet)>,
     current_start: Option<i64>,
+    /// `current_start`'s packet's decode timestamp in the source's clock.
+    current_source_dts: Option<i64>,
     last_video_pts: Option<i64>,
     finished: bool,
     info: SourceInfo,
@@ -175,6 +181,7 @@ impl Segmenter {
             seq: 0,
             current: Vec::new(),
             current_start: None,
+            current_source_dts: None,
             last_video_pts: None,
             finished: false,
             info: SourceInfo {
@@ -243,13 +250,17 @@ impl Segmenter {
                         if pts - start >= self.target {
                             let segment = self.cut(Some(pts));
                             self.current_start = Some(pts);
+                            self.current_source_dts = Some(ticks);
                             self.current.push((stream, packet));
                             self.last_video_pts = Some(pts);
                             return segment;
                         }
                     }
                 }
-                self.current_start.get_or_insert(pts);
+                if self.current_start.is_none() {
+                    self.current_start = Some(pts);
+                    self.current_source_dts = Some(ticks);
+                }
                 self.last_video_pts = Some(self.last_video_pts.map_or(pts, |l| l.max(pts)));
             }
             self.current.push((stream, packet));
@@ -267,6 +278,9 @@ impl Segmenter {
                 seq: self.seq,
                 data: Bytes::from(data),
                 start_pts: start,
+                source_dts: self
+                    .current_source_dts
+                    .unwrap_or(start - self.offset.unwrap_or(0)),
                 duration: (end - start) as f64 / 90_000.0,
                 too_long: end - start > self.max,
             };

@@ -8,6 +8,7 @@
 
 mod error;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -65,12 +66,38 @@ pub struct PublishSummary {
     pub too_long_segments: u64,
 }
 
-/// A segmenter that takes one publish session: `start` first, then the bytes in `chunks` until
-/// the sender is dropped (the publisher left). Resolves when the session has been segmented.
+/// What ingest sends a segmenter during a publish, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// Container bytes.
+    Data(Bytes),
+    /// A video keyframe comes next in the data. The segment that starts at it continues
+    /// ingest's trace, so each segment's trace begins where its media entered the farm.
+    Keyframe(KeyframeMark),
+}
+
+impl From<Bytes> for Chunk {
+    fn from(bytes: Bytes) -> Self {
+        Chunk::Data(bytes)
+    }
+}
+
+/// A video keyframe as ingest saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyframeMark {
+    /// Its decode timestamp in the container's clock, milliseconds (the FLV tag timestamp).
+    pub timestamp_ms: u64,
+    /// W3C trace context of ingest's span for the media from this keyframe on.
+    pub trace: HashMap<String, String>,
+}
+
+/// A segmenter that takes one publish session: `start` first, then the chunks in `chunks`
+/// until the sender is dropped (the publisher left). Resolves when the session has been
+/// segmented.
 pub trait SegmenterSink: Send + Sync {
     fn publish(
         &self,
         start: PublishStart,
-        chunks: mpsc::Receiver<Bytes>,
+        chunks: mpsc::Receiver<Chunk>,
     ) -> BoxFuture<'_, Result<PublishSummary, PublishError>>;
 }

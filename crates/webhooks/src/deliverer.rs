@@ -79,6 +79,7 @@ pub fn spawn_deliverer(
     config: WebhookConfig,
 ) -> Result<DelivererHandle, WebhookError> {
     config.validate()?;
+    crate::metrics::register();
     let sender = Sender::new(&config)?;
     let owner = format!("deliverer-{}", uuid_v4()?);
     let waker = DeliveryWaker::default();
@@ -191,6 +192,7 @@ impl Worker {
             .attempt(&delivery.event, &delivery.webhook)
             .await;
         let outcome = self.outcome(&delivery, &result);
+        crate::metrics::attempt(&outcome);
         tracing::debug!(
             webhook_id = %delivery.webhook.id,
             event_id = %delivery.event.id,

@@ -23,6 +23,7 @@ mod deliverer;
 mod error;
 mod guard;
 mod input;
+mod metrics;
 mod render;
 mod sender;
 mod service;

@@ -13,7 +13,7 @@ use livefarm_jobs::{
 };
 use livefarm_runtime::Shutdown;
 use livefarm_storage::keys;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::metrics;
 use crate::playlist::SegmentMeta;
@@ -128,7 +128,17 @@ pub async fn handle(state: &AppState, message: &Message) {
     };
     let start_ms =
         i64::try_from(message.id.ms.saturating_sub(result.timings.total_ms)).unwrap_or(i64::MAX);
-    apply_result(state, &result, start_ms).await;
+    // the last hop of the segment's trace (ingest, segmenter, transcoder, here)
+    let span = info_span!(
+        parent: None,
+        "api_result",
+        stream_id = %result.stream_id,
+        seq = result.seq
+    );
+    livefarm_telemetry::set_parent_from(&span, &result.trace);
+    apply_result(state, &result, start_ms)
+        .instrument(span)
+        .await;
 }
 
 /// Adds the renditions of `result` to the stream's playlists, from what the result says

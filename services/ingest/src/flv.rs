@@ -27,9 +27,40 @@ pub fn tag(kind: u8, timestamp_ms: u32, body: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Whether a video tag body holds a keyframe (not a codec configuration record): FLV's
+/// frame type 1, in the legacy layout and in Enhanced RTMP's (`IsExHeader` set).
+pub fn is_keyframe(body: &[u8]) -> bool {
+    let Some(&first) = body.first() else {
+        return false;
+    };
+    let frame_type = (first >> 4) & 0x07;
+    if frame_type != 1 {
+        return false;
+    }
+    if first & 0x80 != 0 {
+        // Enhanced RTMP: the packet type is the low nibble; 0 is SequenceStart, 4 SequenceEnd,
+        // 5 MPEG-2 TS sequence start, 6 multitrack (counted as media)
+        return !matches!(first & 0x0f, 0 | 4 | 5);
+    }
+    // AVC (codec 7): packet type 0 is the sequence header
+    !(first & 0x0f == 7 && body.get(1) == Some(&0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframes() {
+        assert!(is_keyframe(&[0x17, 1, 0, 0, 0]));
+        // the AVC sequence header is a keyframe-typed tag without a frame
+        assert!(!is_keyframe(&[0x17, 0, 0, 0, 0]));
+        assert!(!is_keyframe(&[0x27, 1, 0, 0, 0]));
+        assert!(!is_keyframe(&[]));
+        // Enhanced RTMP: keyframe with CodedFrames (1), and with SequenceStart (0)
+        assert!(is_keyframe(&[0x91, b'h', b'v', b'c', b'1']));
+        assert!(!is_keyframe(&[0x90, b'h', b'v', b'c', b'1']));
+    }
 
     #[test]
     fn tag_layout() {

@@ -43,7 +43,7 @@ pub use error::{AuthError, IngestError};
 pub use live::{parse_srt_stream_id, parse_stream_path, LiveIngest, LiveSessions};
 pub use livefarm_jobs::SegmentClient;
 pub use livefarm_publish::{
-    ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+    Chunk, ContainerFormat, KeyframeMark, PublishError, PublishStart, PublishSummary, SegmenterSink,
 };
 pub use push::{parse_push_path, router, PushPath};
 pub use sink::GrpcSink;

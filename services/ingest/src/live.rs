@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use livefarm_publish::{ContainerFormat, PublishStart, SegmenterSink};
+use livefarm_publish::{Chunk, ContainerFormat, KeyframeMark, PublishStart, SegmenterSink};
 use livefarm_runtime::Shutdown;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -155,9 +155,12 @@ pub struct Publish {
     pub stream_id: String,
     pub session_id: String,
     protocol: &'static str,
-    tx: Option<mpsc::Sender<Bytes>>,
+    tx: Option<mpsc::Sender<Chunk>>,
     task: JoinHandle<()>,
     registration: Registration,
+    /// Ingest's span for the media since the last keyframe: the root of the trace of the
+    /// segment that starts there. Replacing it (next keyframe) or dropping it ends it.
+    gop: Option<tracing::Span>,
 }
 
 /// Completes when `stop` fires; never when there is none.
@@ -178,12 +181,42 @@ impl Publish {
     pub async fn send(&mut self, bytes: Bytes) -> Result<(), IngestError> {
         let tx = self.tx.as_ref().ok_or(IngestError::SinkClosed)?;
         crate::metrics::received(self.protocol, bytes.len());
-        tx.send(bytes).await.map_err(|_| IngestError::SinkClosed)
+        tx.send(Chunk::Data(bytes))
+            .await
+            .map_err(|_| IngestError::SinkClosed)
+    }
+
+    /// A video keyframe with decode timestamp `timestamp_ms` comes next: starts the span (and
+    /// trace) of the media from it on and tells the segmenter, so the segment that starts at
+    /// this keyframe continues the trace.
+    pub async fn keyframe(&mut self, timestamp_ms: u32) -> Result<(), IngestError> {
+        let span = tracing::info_span!(
+            parent: None,
+            "ingest_gop",
+            stream_id = %self.stream_id,
+            protocol = self.protocol,
+            timestamp_ms
+        );
+        let trace = livefarm_telemetry::inject_context(&span);
+        self.gop = Some(span);
+        if trace.is_empty() {
+            // no tracing layer: nothing to carry
+            return Ok(());
+        }
+        let tx = self.tx.as_ref().ok_or(IngestError::SinkClosed)?;
+        let mark = KeyframeMark {
+            timestamp_ms: u64::from(timestamp_ms),
+            trace,
+        };
+        tx.send(Chunk::Keyframe(mark))
+            .await
+            .map_err(|_| IngestError::SinkClosed)
     }
 
     /// Ends the publish (the segmenter cuts the last segment) and waits for the segmenter.
     pub async fn finish(mut self) {
         self.tx = None;
+        self.gop = None;
         if let Err(error) = (&mut self.task).await {
             tracing::warn!(%error, "publish task ended abnormally");
         }
@@ -270,6 +303,7 @@ impl LiveIngest {
             tx: Some(tx),
             task,
             registration,
+            gop: None,
         })
     }
 }

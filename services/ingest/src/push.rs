@@ -12,6 +12,7 @@ use axum::Router;
 use livefarm_jobs::{SegmentJob, SegmentResult, SourceFormat, SubmitError};
 use livefarm_profiles::{studio_default_ladder, Profile};
 use livefarm_storage::keys;
+use tracing::Instrument;
 
 use crate::auth::{ladder_from, TranscodeConfiguration};
 use crate::IngestState;
@@ -138,7 +139,7 @@ async fn push(
             format!("storing the segment failed: {e}"),
         );
     }
-    let job = SegmentJob::new(
+    let mut job = SegmentJob::new(
         &target.manifest_id,
         target.seq,
         source_key,
@@ -146,8 +147,16 @@ async fn push(
         duration_ms,
         profiles.clone(),
     );
+    // a pushed segment's trace starts here and goes on in the transcoder and the api
+    let span = tracing::info_span!(
+        parent: None,
+        "ingest_push",
+        stream_id = %target.manifest_id,
+        seq = target.seq
+    );
+    job.trace = livefarm_telemetry::inject_context(&span);
     let wait = job.result_wait(state.wait_multiplier, state.min_wait);
-    let result = match state.segments.submit(&job, wait).await {
+    let result = match state.segments.submit(&job, wait).instrument(span).await {
         Ok(result) => result,
         Err(e @ SubmitError::Enqueue(_)) => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

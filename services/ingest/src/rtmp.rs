@@ -244,6 +244,9 @@ impl Connection {
         let Some(publish) = self.publish.as_mut() else {
             return Ok(());
         };
+        if kind == flv::TAG_VIDEO && flv::is_keyframe(data) {
+            publish.keyframe(timestamp).await?;
+        }
         publish.send(flv::tag(kind, timestamp, data)).await
     }
 }

@@ -2,12 +2,11 @@
 //! segmenter (`livefarm.segmenter.v1.Segmenter/Publish`), converting the domain messages of
 //! `livefarm-publish` to and from protobuf here and nowhere else.
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use livefarm_proto::segmenter::v1 as pb;
 use livefarm_proto::segmenter::v1::segmenter_client::SegmenterClient;
 use livefarm_publish::{
-    BoxFuture, ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+    BoxFuture, Chunk, ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
 };
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -36,7 +35,7 @@ impl SegmenterSink for GrpcSink {
     fn publish(
         &self,
         start: PublishStart,
-        chunks: mpsc::Receiver<Bytes>,
+        chunks: mpsc::Receiver<Chunk>,
     ) -> BoxFuture<'_, Result<PublishSummary, PublishError>> {
         let mut client = self.client.clone();
         Box::pin(async move {
@@ -44,10 +43,7 @@ impl SegmenterSink for GrpcSink {
                 kind: Some(pb::publish_chunk::Kind::Start(start_to_proto(start))),
             };
             let data = futures_util::stream::unfold(chunks, |mut chunks| async move {
-                let bytes = chunks.recv().await?;
-                let chunk = pb::PublishChunk {
-                    kind: Some(pb::publish_chunk::Kind::Data(bytes)),
-                };
+                let chunk = chunk_to_proto(chunks.recv().await?);
                 Some((chunk, chunks))
             });
             let requests = futures_util::stream::iter([first]).chain(data);
@@ -66,6 +62,17 @@ impl SegmenterSink for GrpcSink {
             })
         })
     }
+}
+
+fn chunk_to_proto(chunk: Chunk) -> pb::PublishChunk {
+    let kind = match chunk {
+        Chunk::Data(bytes) => pb::publish_chunk::Kind::Data(bytes),
+        Chunk::Keyframe(mark) => pb::publish_chunk::Kind::Keyframe(pb::KeyframeMark {
+            timestamp_ms: mark.timestamp_ms,
+            trace: mark.trace,
+        }),
+    };
+    pb::PublishChunk { kind: Some(kind) }
 }
 
 fn start_to_proto(start: PublishStart) -> pb::PublishStart {

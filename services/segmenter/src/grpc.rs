@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use livefarm_profiles::Profile;
 use livefarm_proto::segmenter::v1 as pb;
 use livefarm_proto::segmenter::v1::segmenter_server::{Segmenter, SegmenterServer};
-use livefarm_publish::{ContainerFormat, PublishStart, PublishSummary};
+use livefarm_publish::{Chunk, ContainerFormat, KeyframeMark, PublishStart, PublishSummary};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -48,19 +48,24 @@ impl Segmenter for SegmenterService {
         // Forward the bytes; a broken client stream ends the publish like a clean close.
         tokio::spawn(async move {
             while let Some(message) = stream.next().await {
-                match message {
+                let chunk = match message {
                     Ok(pb::PublishChunk {
                         kind: Some(pb::publish_chunk::Kind::Data(data)),
-                    }) => {
-                        if tx.send(data).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
+                    }) => Chunk::Data(data),
+                    Ok(pb::PublishChunk {
+                        kind: Some(pb::publish_chunk::Kind::Keyframe(mark)),
+                    }) => Chunk::Keyframe(KeyframeMark {
+                        timestamp_ms: mark.timestamp_ms,
+                        trace: mark.trace,
+                    }),
+                    Ok(_) => continue,
                     Err(status) => {
                         tracing::info!(stream_id, %status, "publish stream broke off");
                         break;
                     }
+                };
+                if tx.send(chunk).await.is_err() {
+                    break;
                 }
             }
         });

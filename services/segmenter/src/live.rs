@@ -1,7 +1,7 @@
 //! One live publish at a time per stream: the container bytes are cut into keyframe-aligned
 //! MPEG-TS segments on a blocking thread, each segment is stored and enqueued as a job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,11 +16,12 @@ use livefarm_jobs::{
 use livefarm_media::segmenter::{Segmenter, SourceSegment, START_OFFSET};
 use livefarm_media::{InputFormat, MediaError};
 use livefarm_publish::{
-    BoxFuture, ContainerFormat, PublishError, PublishStart, PublishSummary, SegmenterSink,
+    BoxFuture, Chunk, ContainerFormat, KeyframeMark, PublishError, PublishStart, PublishSummary,
+    SegmenterSink,
 };
 use livefarm_storage::{keys, Storage};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::error::SegmenterError;
 use crate::metrics::METRICS;
@@ -58,23 +59,38 @@ impl std::fmt::Debug for LiveSegmenter {
     }
 }
 
+/// Keyframe marks not yet matched to a segment; a publish without marks (SRT, or ingest
+/// with tracing off) keeps none.
+type Marks = Arc<Mutex<VecDeque<KeyframeMark>>>;
+
+/// Marks kept at most: a few segments' worth of keyframes, in case the segmenter lags.
+const MAX_MARKS: usize = 64;
+
 /// A blocking reader over the chunks of one publish; end of stream when the sender is gone.
 /// It notes when the latest chunk arrived: when a segment is cut, the bytes that completed
-/// it (the next keyframe) came in that chunk or earlier.
+/// it (the next keyframe) came in that chunk or earlier. Keyframe marks go to `marks`.
 struct ChunkReader {
-    chunks: mpsc::Receiver<Bytes>,
+    chunks: mpsc::Receiver<Chunk>,
     current: Bytes,
     last_arrival_ms: Arc<AtomicU64>,
+    marks: Marks,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while !self.current.has_remaining() {
             match self.chunks.blocking_recv() {
-                Some(chunk) => {
+                Some(Chunk::Data(chunk)) => {
                     self.last_arrival_ms
                         .store(livefarm_jobs::now_ms(), Ordering::Relaxed);
                     self.current = chunk;
+                }
+                Some(Chunk::Keyframe(mark)) => {
+                    let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+                    if marks.len() == MAX_MARKS {
+                        marks.pop_front();
+                    }
+                    marks.push_back(mark);
                 }
                 None => return Ok(0),
             }
@@ -123,7 +139,7 @@ impl LiveSegmenter {
     pub async fn run_publish(
         &self,
         start: PublishStart,
-        chunks: mpsc::Receiver<Bytes>,
+        chunks: mpsc::Receiver<Chunk>,
     ) -> Result<PublishSummary, SegmenterError> {
         livefarm_jobs::validate_stream_id(&start.stream_id)
             .map_err(|e| SegmenterError::BadStart(e.to_string()))?;
@@ -178,12 +194,15 @@ impl LiveSegmenter {
         let (segments_tx, mut segments) =
             mpsc::channel::<(Result<SourceSegment, MediaError>, u64)>(4);
         let target = self.target_seconds;
+        let marks = Marks::default();
+        let reader_marks = Arc::clone(&marks);
         let thread = tokio::task::spawn_blocking(move || {
             let last_arrival_ms = Arc::new(AtomicU64::new(0));
             let reader = ChunkReader {
                 chunks,
                 current: Bytes::new(),
                 last_arrival_ms: Arc::clone(&last_arrival_ms),
+                marks: reader_marks,
             };
             let mut segmenter = Segmenter::open_stream(reader, format, target)
                 .map_err(|e| SegmenterError::Open(e.to_string()))?;
@@ -220,8 +239,22 @@ impl LiveSegmenter {
                 );
                 summary.too_long_segments += 1;
             }
+            // One trace per segment: it continues ingest's span for the keyframe the segment
+            // starts at, when ingest marked it; it starts here otherwise.
+            let span = info_span!(parent: None, "segmenter_segment", stream_id, seq);
+            if let Some(mark) = take_mark(&marks, segment.source_dts) {
+                livefarm_telemetry::set_parent_from(&span, &mark.trace);
+            }
+            let trace = livefarm_telemetry::inject_context(&span);
             match self
-                .store(&start, &segment, discontinuity && first, ingested_at_ms)
+                .store(
+                    &start,
+                    &segment,
+                    discontinuity && first,
+                    ingested_at_ms,
+                    trace,
+                )
+                .instrument(span)
                 .await
             {
                 Ok(()) => {
@@ -290,6 +323,7 @@ impl LiveSegmenter {
         segment: &SourceSegment,
         discontinuity: bool,
         ingested_at_ms: u64,
+        trace: HashMap<String, String>,
     ) -> Result<(), SegmenterError> {
         let key = keys::source_segment(&start.stream_id, segment.seq);
         self.storage.put(&key, segment.data.clone()).await?;
@@ -307,7 +341,7 @@ impl LiveSegmenter {
             profiles: start.profiles.clone(),
             enqueued_at_ms: livefarm_jobs::now_ms(),
             deadline_ms: None,
-            trace: HashMap::new(),
+            trace,
             discontinuity,
             ingested_at_ms: (ingested_at_ms > 0).then_some(ingested_at_ms),
         };
@@ -351,12 +385,30 @@ impl LiveSegmenter {
     }
 }
 
+/// The mark of the keyframe at `source_dts` (90 kHz), dropping the marks before it: those
+/// keyframes fell inside earlier segments.
+fn take_mark(marks: &Marks, source_dts: i64) -> Option<KeyframeMark> {
+    let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+    // FLV timestamps are whole milliseconds: 90 ticks each
+    let ms = u64::try_from(source_dts.div_euclid(90)).ok()?;
+    while let Some(mark) = marks.front() {
+        if mark.timestamp_ms > ms {
+            return None;
+        }
+        let mark = marks.pop_front()?;
+        if mark.timestamp_ms == ms {
+            return Some(mark);
+        }
+    }
+    None
+}
+
 /// The in-process link (`livefarm up`): ingest hands publishes to the core directly.
 impl SegmenterSink for LiveSegmenter {
     fn publish(
         &self,
         start: PublishStart,
-        chunks: mpsc::Receiver<Bytes>,
+        chunks: mpsc::Receiver<Chunk>,
     ) -> BoxFuture<'_, Result<PublishSummary, PublishError>> {
         Box::pin(async move { Ok(self.run_publish(start, chunks).await?) })
     }

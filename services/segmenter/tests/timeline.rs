@@ -41,7 +41,7 @@ async fn publish(segmenter: &LiveSegmenter, session: &str, clip: &[u8]) {
     let chunks: Vec<Bytes> = clip.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
     tokio::spawn(async move {
         for chunk in chunks {
-            if tx.send(chunk).await.is_err() {
+            if tx.send(chunk.into()).await.is_err() {
                 return;
             }
         }

@@ -190,6 +190,19 @@ struct Known {
     last_checked: Option<Instant>,
     /// Since when it has had work and no owner (for load-staggered claims).
     claimable_since: Option<Instant>,
+    /// What the last check found. A stream is checked every `reclaim_idle / 4` while the
+    /// gauges are set every poll, so in between the gauges count it as last seen: otherwise a
+    /// waiting stream would drop out of `unclaimed_streams` (and the autoscaler's demand) on
+    /// most polls.
+    last: Assessed,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Assessed {
+    /// Jobs not yet delivered.
+    lag: u64,
+    /// Has work and no worker.
+    unclaimed: bool,
 }
 
 /// Tails the index, claims streams while there is capacity, and runs one task per claimed
@@ -235,6 +248,8 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
             };
             let due = k.fresh || k.last_checked.is_none_or(|t| t.elapsed() >= recheck);
             if !due {
+                lag += k.last.lag;
+                unclaimed += i64::from(k.last.unclaimed);
                 continue;
             }
             k.fresh = false;
@@ -245,10 +260,15 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
             };
             if worker.holds(&stream_id) {
                 lag += stats.lag;
+                k.last = Assessed {
+                    lag: stats.lag,
+                    unclaimed: false,
+                };
                 continue;
             }
             if stats.lag + stats.pending == 0 {
                 k.claimable_since = None;
+                k.last = Assessed::default();
                 continue;
             }
             let owner = match worker.bus.get(&affinity_key(&stream_id)).await {
@@ -257,6 +277,7 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
             };
             if owner.is_some() {
                 k.claimable_since = None;
+                k.last = Assessed::default();
                 continue;
             }
             let since = *k.claimable_since.get_or_insert_with(Instant::now);
@@ -273,10 +294,15 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
                         k.claimable_since = None;
                         start_stream(&worker, &stream_id, &mut tasks);
                         lag += stats.lag;
+                        k.last = Assessed {
+                            lag: stats.lag,
+                            unclaimed: false,
+                        };
                         continue;
                     }
                     Ok(false) => {
                         k.claimable_since = None;
+                        k.last = Assessed::default();
                         continue;
                     }
                     Err(error) => debug!(%error, stream_id, "claim failed"),
@@ -284,6 +310,10 @@ pub(crate) async fn schedule(worker: Arc<Worker>) {
             }
             unclaimed += 1;
             lag += stats.lag;
+            k.last = Assessed {
+                lag: stats.lag,
+                unclaimed: true,
+            };
         }
         METRICS
             .queue_lag
@@ -322,6 +352,7 @@ fn note_index_entries(index: &mut mpsc::Receiver<String>, known: &mut HashMap<St
             fresh: true,
             last_checked: None,
             claimable_since: None,
+            last: Assessed::default(),
         });
         k.last_seen = now;
         k.fresh = true;
@@ -537,6 +568,8 @@ async fn process(
             ..Timings::default()
         },
         attempt,
+        // `process` runs in the segment's span: the api continues the trace from it
+        trace: livefarm_telemetry::inject_context(&tracing::Span::current()),
         ..SegmentResult::new(&job.stream_id, job.seq, &worker.id, ResultStatus::Ok)
     };
     if started_ms > deadline {
