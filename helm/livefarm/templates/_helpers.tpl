@@ -328,7 +328,7 @@ cluster and checks nothing. "livefarm.claimUnchanged" (dict "root" $ "component"
 {{- $want = printf "%s%s" .size (ternary (printf " of class %s" .storageClassName) "" (ne .storageClassName "")) -}}
 {{- end -}}
 {{- if ne $was $want -}}
-{{- fail (printf "%s: StatefulSet %s has %s; this upgrade asks for %s. Kubernetes cannot change a StatefulSet's volumeClaimTemplates, so the upgrade would fail half-way. Keep %s.persistence as it is, or resize by hand first: see \"Resizing a volume\" in docs/OPERATIONS.md" .values $name $was $want .values) -}}
+{{- fail (printf "%s: StatefulSet %s has %s; this upgrade asks for %s. Kubernetes cannot change a StatefulSet's volumeClaimTemplates, so the upgrade would fail half-way. Keep %s as it is, or resize by hand first: see \"Resizing a volume\" in docs/OPERATIONS.md" .values $name $was $want .values) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
