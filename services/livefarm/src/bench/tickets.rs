@@ -109,7 +109,7 @@ pub fn run(args: TicketsArgs) -> Result<()> {
 
 /// Runs the bench and returns its JSON object (also what `bench all` collects).
 pub fn measure(args: &TicketsArgs) -> Result<Value> {
-    if args.rounds == 0 || !(args.seconds > 0.0) {
+    if args.rounds == 0 || args.seconds.is_nan() || args.seconds <= 0.0 {
         return Err(super::usage("--rounds and --seconds must be positive"));
     }
     // Find valgrind before spending half a minute on the timed part.
