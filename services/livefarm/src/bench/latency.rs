@@ -12,7 +12,7 @@
 //! is not the transcode.
 //!
 //! The stream is cut into up to five consecutive windows of segments; each ratio is the median
-//! of the windows' own ratios (`_rounds`, `_spread`, `stable` as in every bench). Latency is
+//! of the windows' own ratios, and the headline is `ratio_latency_to_transcode` (`_rounds`, `_spread`, `stable` as in every bench). Latency is
 //! wall time by nature (a live viewer waits in wall time), so there is no CPU-time figure; the
 //! load average before and after says how busy the machine was.
 
@@ -83,9 +83,9 @@ pub struct LatencyReport {
     /// From starting the publisher to the segmenter accepting the publish (ffmpeg start-up
     /// and the RTMP handshake); part of `first_playable_ms` only.
     pub publisher_start_ms: f64,
-    /// `ratio_overhead_to_target` (headline: median overhead over its 150 ms target, below 1
-    /// meets it) and `ratio_latency_to_transcode` (median latency over median transcode
-    /// time), each the median of the segment windows.
+    /// `ratio_latency_to_transcode` (headline: median latency over median transcode time) and
+    /// `ratio_overhead_to_target` (median overhead over its 150 ms target, below 1 meets it),
+    /// each the median of the segment windows.
     #[serde(flatten)]
     pub figures: Figures,
     pub load_average_before: Option<LoadAverage>,
@@ -412,7 +412,11 @@ async fn measure(
     }
     let overhead_p50 = percentile(&overhead, 50.0);
     let mut figures = Figures::default();
-    figures.set_headline("ratio_overhead_to_target");
+    // The headline is latency over transcode: a ratio of two ~300 ms quantities measured on the
+    // same segments. Overhead over its target divides a few milliseconds of scheduling noise by
+    // a constant, so its windows spread by far more than 10% even when the pipeline is fine; it
+    // stays beside the headline as the goal check (below 1 meets it).
+    figures.set_headline("ratio_latency_to_transcode");
     let overhead_rounds: Vec<f64> = windows(&overhead, 5)
         .into_iter()
         .map(|w| median(w) / OVERHEAD_TARGET_MS)
