@@ -22,12 +22,11 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Each benchmark prints ratios against a baseline run in the same job.
+# Every benchmark, each against a baseline run in the same job, as one JSON object (each
+# bench's figures under its name, a summary of the headline ratios first; see
+# docs/BENCHMARKS.md). valgrind makes the tickets figure an instruction count; the indexer
+# bench needs scripts/install-chain-tools.sh, the api bench PostgreSQL's server binaries.
 bench: release
-	./target/release/livefarm bench ladder
-	./target/release/livefarm bench capacity
-	./target/release/livefarm bench tickets
-	./target/release/livefarm bench bus
-	./target/release/livefarm bench latency
-	./target/release/livefarm bench indexer
-	./target/release/livefarm bench api
+	scripts/install-bench-tools.sh
+	PATH="$(CURDIR)/.tools/bench/bin:$(CURDIR)/.tools/chain/node_modules/.bin:$$PATH" \
+		./target/release/livefarm bench all --json

@@ -8,6 +8,7 @@ use livefarm_pm::bench::{run, BenchOptions};
 fn bench_report_has_positive_rates() {
     let r = run(BenchOptions {
         measure_for: Duration::from_millis(20),
+        rounds: 2,
         pool_size: 40,
     })
     .expect("bench runs");
@@ -30,4 +31,5 @@ fn bench_report_has_positive_rates() {
     let json = serde_json::to_value(&r).expect("serialise");
     assert!(json.get("ratio_vs_raw_recover").is_some());
     assert!(json.get("k256_ratio_vs_raw_recover").is_some());
+    assert_eq!(json["rounds"].as_array().map(Vec::len), Some(2));
 }

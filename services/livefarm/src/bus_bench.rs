@@ -18,6 +18,15 @@
 //!   [`BenchOptions::throughput_rounds`] times (each between two raw runs) and
 //!   `ratio_vs_raw_xadd` is the median round's: a single round on a shared 2-core machine
 //!   swings with whatever else runs.
+//! - CPU (the headline, `ratio_cpu_vs_raw_xadd`): the same rounds, counting CPU seconds per
+//!   job instead of jobs per wall second. Redis's own CPU comes from `INFO cpu`
+//!   (`used_cpu_user + used_cpu_sys`) before and after each throughput phase and each
+//!   `redis-benchmark` run; the bus client's is this process's (`getrusage`), the
+//!   baseline client's is `redis-benchmark`'s (waited for, so `RUSAGE_CHILDREN`). A round's
+//!   ratio is (Redis + client CPU per raw XADD) / (Redis + client CPU per bus job);
+//!   `ratio_redis_cpu_vs_raw_xadd` counts Redis alone. A neighbour that takes a core away
+//!   stretches both sides' wall time unevenly but not the CPU each job costs. Every bus job
+//!   is at least one XADD, so a ratio above 1.05 is reported as a measurement error.
 //! - Reclaim: a worker takes some jobs and dies without acknowledging them (its connection is
 //!   dropped, as on `kill -9`); another worker calls [`livefarm_bus::StreamBus::reclaim`] with the reclaim
 //!   deadline as `min_idle` every poll interval, and the phase measures how long after the
@@ -31,13 +40,16 @@ use std::time::{Duration, Instant};
 use livefarm_bus::server::{find_binary, RedisServer};
 use livefarm_bus::{BusError, BusOptions, Headers, JobBus, MessageId};
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
+
+use crate::bench_measure::{cpu_seconds, Figures, LoadAverage, Who};
 
 /// Header carrying the publish time, in nanoseconds since the bench started.
 const SENT_HEADER: &str = "bench-sent-ns";
 const GROUP: &str = "bench";
 /// The whole run is cut off after this, whatever the options say.
-const RUN_LIMIT: Duration = Duration::from_secs(59);
+const RUN_LIMIT: Duration = Duration::from_secs(240);
 /// Stream length cap during the run, far above what one phase leaves unread, so trimming
 /// never drops a job before it is consumed.
 const BENCH_MAXLEN: u64 = 1_000_000;
@@ -93,13 +105,13 @@ impl Default for BenchOptions {
             in_flight: vec![1, 10, 100],
             paced_rate: 1000,
             payload_size: 64,
-            raw_xadd_requests: 200_000,
+            raw_xadd_requests: 500_000,
             producers: 4,
             publish_batch: 16,
             consumers: default_consumers(),
             read_count: 100,
             max_jobs: 400_000,
-            throughput_rounds: 3,
+            throughput_rounds: 5,
             reclaim_jobs: 20,
             reclaim_deadline: Duration::from_millis(500),
             reclaim_poll: Duration::from_millis(100),
@@ -175,6 +187,10 @@ pub struct ThroughputResult {
     pub seconds: f64,
     /// Acknowledged jobs per second over `seconds`.
     pub jobs_per_sec: f64,
+    /// Redis's CPU seconds over the phase (`INFO cpu`), when readable.
+    pub redis_cpu_s: Option<f64>,
+    /// This process's CPU seconds over the phase (producers and consumers).
+    pub client_cpu_s: f64,
 }
 
 /// Redelivery of the jobs of a worker that died holding them.
@@ -211,6 +227,13 @@ pub struct RawXadd {
     pub per_sec: f64,
     /// The rate of each `redis-benchmark` run behind `per_sec`.
     pub samples: Vec<f64>,
+    /// Redis CPU seconds per XADD (`INFO cpu`), mean over the runs, when readable.
+    pub redis_cpu_per_op: Option<f64>,
+    /// `redis-benchmark`'s own CPU seconds per XADD, mean over the runs.
+    pub client_cpu_per_op: f64,
+    /// Runs behind the CPU means.
+    #[serde(skip)]
+    runs: usize,
 }
 
 impl RawXadd {
@@ -220,6 +243,14 @@ impl RawXadd {
             (Some(mut a), Some(b)) => {
                 a.samples.extend(b.samples);
                 a.per_sec = a.samples.iter().sum::<f64>() / a.samples.len() as f64;
+                let (na, nb) = (a.runs as f64, b.runs as f64);
+                let mean = |x: f64, y: f64| (x * na + y * nb) / (na + nb);
+                a.redis_cpu_per_op = match (a.redis_cpu_per_op, b.redis_cpu_per_op) {
+                    (Some(x), Some(y)) => Some(mean(x, y)),
+                    _ => None,
+                };
+                a.client_cpu_per_op = mean(a.client_cpu_per_op, b.client_cpu_per_op);
+                a.runs += b.runs;
                 Some(a)
             }
             (a, b) => a.or(b),
@@ -250,10 +281,11 @@ pub struct BenchReport {
     pub raw_xadd: Option<RawXadd>,
     /// `redis-benchmark` with 50 clients pipelining 16 deep, for reference.
     pub raw_xadd_reference: Option<RawXadd>,
-    /// Throughput-phase jobs per second divided by `raw_xadd_per_sec`: the median round's.
-    pub ratio_vs_raw_xadd: Option<f64>,
-    /// Every round's ratio, in order.
-    pub ratio_vs_raw_xadd_rounds: Vec<f64>,
+    /// `ratio_cpu_vs_raw_xadd` (headline), `ratio_redis_cpu_vs_raw_xadd` and
+    /// `ratio_vs_raw_xadd` (throughput-phase jobs per second / raw XADD per second), each the
+    /// median of the rounds, with `_rounds`, `_spread`, `stable` and `measurement_errors`.
+    #[serde(flatten)]
+    pub figures: Figures,
     /// Best closed-loop (one job per round trip, unbatched) jobs per second divided by the
     /// reference raw XADD rate: the figure earlier versions reported as `ratio_vs_raw_xadd`.
     pub ratio_vs_raw_xadd_unbatched: Option<f64>,
@@ -261,6 +293,8 @@ pub struct BenchReport {
     pub notes: Vec<String>,
     /// Wall time of the whole run, seconds.
     pub wall_seconds: f64,
+    pub load_average_before: Option<LoadAverage>,
+    pub load_average_after: Option<LoadAverage>,
 }
 
 /// Runs the benchmark; the whole run stays under a minute.
@@ -273,6 +307,7 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BusError> {
 
 async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
     let started = Instant::now();
+    let load_average_before = LoadAverage::now();
     let (server, url) = match &opts.url {
         Some(url) => (None, url.clone()),
         None => {
@@ -284,6 +319,11 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
         }
     };
     let is_redis = !url.starts_with("memory://");
+    // Where `INFO cpu` is asked: the private server, or a plain redis:// URL's host:port.
+    let info_addr = match &server {
+        Some(server) => Some(format!("127.0.0.1:{}", server.port())),
+        None => plain_redis_addr(&url),
+    };
     let options = BusOptions {
         maxlen: Some(BENCH_MAXLEN),
         max_deliveries: 5,
@@ -325,7 +365,15 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
     // so load that comes and goes on a shared machine weighs on both sides alike; the round
     // with the median ratio is reported.
     let mut raw_before = if is_redis {
-        measure_raw(server.as_ref(), &url, &prefix, matched, &mut notes).await
+        measure_raw(
+            server.as_ref(),
+            &url,
+            &prefix,
+            matched,
+            &mut notes,
+            info_addr.as_deref(),
+        )
+        .await
     } else {
         notes.push("raw xadd rate needs a redis bus".to_owned());
         None
@@ -333,9 +381,17 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
     let mut rounds: Vec<(ThroughputResult, Option<RawXadd>)> = Vec::new();
     for round in 0..opts.throughput_rounds.max(1) {
         let stream = format!("{prefix}:throughput-{round}");
+        let redis0 = redis_cpu(info_addr.as_deref()).await;
+        let client0 =
+            cpu_seconds(Who::SelfProcess).map_err(|e| BusError::Process(e.to_string()))?;
         let throughput_result = throughput(&bus, &url, &options, &stream, &opts, &payload).await;
+        let client1 =
+            cpu_seconds(Who::SelfProcess).map_err(|e| BusError::Process(e.to_string()))?;
+        let redis1 = redis_cpu(info_addr.as_deref()).await;
         bus.delete_stream(&stream).await?;
-        let throughput = throughput_result?;
+        let mut throughput = throughput_result?;
+        throughput.client_cpu_s = client1 - client0;
+        throughput.redis_cpu_s = redis0.zip(redis1).map(|(a, b)| b - a);
         if !throughput.exactly_once {
             notes.push(format!(
                 "throughput round {round} lost or repeated jobs: published {}, consumed {}, acked {}, pending {}, lag {}",
@@ -347,7 +403,15 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
             ));
         }
         let raw_after = if is_redis {
-            measure_raw(server.as_ref(), &url, &prefix, matched, &mut notes).await
+            measure_raw(
+                server.as_ref(),
+                &url,
+                &prefix,
+                matched,
+                &mut notes,
+                info_addr.as_deref(),
+            )
+            .await
         } else {
             None
         };
@@ -360,7 +424,15 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
             pipeline: REFERENCE_PIPELINE,
             ..matched
         };
-        measure_raw(server.as_ref(), &url, &prefix, reference_spec, &mut notes).await
+        measure_raw(
+            server.as_ref(),
+            &url,
+            &prefix,
+            reference_spec,
+            &mut notes,
+            info_addr.as_deref(),
+        )
+        .await
     } else {
         None
     };
@@ -370,6 +442,26 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
             .map(|raw| t.jobs_per_sec / raw.per_sec)
     };
     let ratio_vs_raw_xadd_rounds: Vec<f64> = rounds.iter().filter_map(round_ratio).collect();
+    let cpu_rounds: Vec<f64> = rounds
+        .iter()
+        .filter_map(|(t, raw)| cpu_ratio(t, raw.as_ref()?, true))
+        .collect();
+    let redis_cpu_rounds: Vec<f64> = rounds
+        .iter()
+        .filter_map(|(t, raw)| cpu_ratio(t, raw.as_ref()?, false))
+        .collect();
+    let mut figures = Figures::default();
+    figures.set_headline("ratio_cpu_vs_raw_xadd");
+    if cpu_rounds.len() < rounds.len() && is_redis {
+        notes.push(format!(
+            "CPU ratios from {} of {} rounds (Redis's INFO cpu unreadable?)",
+            cpu_rounds.len(),
+            rounds.len()
+        ));
+    }
+    figures.add("ratio_cpu_vs_raw_xadd", &cpu_rounds, true);
+    figures.add("ratio_redis_cpu_vs_raw_xadd", &redis_cpu_rounds, true);
+    figures.add("ratio_vs_raw_xadd", &ratio_vs_raw_xadd_rounds, true);
     // The median round (by ratio when there are ratios, else the middle one).
     let mut order: Vec<usize> = (0..rounds.len()).collect();
     order.sort_by(|a, b| {
@@ -402,7 +494,6 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
             .filter(|raw| raw.per_sec > 0.0)
             .map(|raw| jobs_per_sec / raw.per_sec)
     };
-    let ratio_vs_raw_xadd = ratio(throughput.jobs_per_sec, &raw);
     let ratio_vs_raw_xadd_unbatched = ratio(best_unbatched, &reference);
     drop(bus);
     drop(server);
@@ -416,11 +507,12 @@ async fn run_inner(opts: BenchOptions) -> Result<BenchReport, BusError> {
         raw_xadd_per_sec: raw.as_ref().map(|raw| raw.per_sec),
         raw_xadd: raw,
         raw_xadd_reference: reference,
-        ratio_vs_raw_xadd,
-        ratio_vs_raw_xadd_rounds,
+        figures,
         ratio_vs_raw_xadd_unbatched,
         notes,
         wall_seconds: started.elapsed().as_secs_f64(),
+        load_average_before,
+        load_average_after: LoadAverage::now(),
     })
 }
 
@@ -713,6 +805,8 @@ async fn throughput(
         } else {
             0.0
         },
+        redis_cpu_s: None,
+        client_cpu_s: 0.0,
     })
 }
 
@@ -835,8 +929,9 @@ async fn measure_raw(
     prefix: &str,
     spec: RawXaddSpec,
     notes: &mut Vec<String>,
+    info_addr: Option<&str>,
 ) -> Option<RawXadd> {
-    match raw_xadd(server, url, prefix, spec).await {
+    match raw_xadd(server, url, prefix, spec, info_addr).await {
         Ok(raw) => Some(raw),
         Err(error) => {
             notes.push(format!(
@@ -855,6 +950,7 @@ async fn raw_xadd(
     url: &str,
     prefix: &str,
     spec: RawXaddSpec,
+    info_addr: Option<&str>,
 ) -> Result<RawXadd, BusError> {
     let binary = find_binary("redis-benchmark")
         .ok_or_else(|| BusError::Process("redis-benchmark not found on PATH".to_owned()))?;
@@ -873,10 +969,15 @@ async fn raw_xadd(
         .args(["*", livefarm_bus::PAYLOAD_FIELD, &payload])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(10), cmd.output())
+    let redis0 = redis_cpu(info_addr).await;
+    let children0 = cpu_seconds(Who::Children).map_err(|e| BusError::Process(e.to_string()))?;
+    // `output` waits for the child, so its CPU lands in RUSAGE_CHILDREN.
+    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
-        .map_err(|_| BusError::Process("redis-benchmark ran longer than 10s".to_owned()))?
+        .map_err(|_| BusError::Process("redis-benchmark ran longer than 60s".to_owned()))?
         .map_err(|e| BusError::Process(format!("cannot run redis-benchmark: {e}")))?;
+    let children1 = cpu_seconds(Who::Children).map_err(|e| BusError::Process(e.to_string()))?;
+    let redis1 = redis_cpu(info_addr).await;
     // Leave the target server as we found it.
     if let Ok(bus) = livefarm_bus::connect(url).await {
         let _ = bus.delete_stream(&stream).await;
@@ -898,7 +999,95 @@ async fn raw_xadd(
         requests: spec.requests,
         per_sec,
         samples: vec![per_sec],
+        redis_cpu_per_op: redis0
+            .zip(redis1)
+            .map(|(a, b)| (b - a) / spec.requests.max(1) as f64),
+        client_cpu_per_op: (children1 - children0) / spec.requests.max(1) as f64,
+        runs: 1,
     })
+}
+
+/// One round's CPU ratio: CPU per raw XADD / CPU per bus job, counting the clients too
+/// (`with_clients`) or Redis alone.
+fn cpu_ratio(t: &ThroughputResult, raw: &RawXadd, with_clients: bool) -> Option<f64> {
+    if t.acked == 0 {
+        return None;
+    }
+    let jobs = t.acked as f64;
+    let (bus, base) = if with_clients {
+        (
+            (t.redis_cpu_s? + t.client_cpu_s) / jobs,
+            raw.redis_cpu_per_op? + raw.client_cpu_per_op,
+        )
+    } else {
+        (t.redis_cpu_s? / jobs, raw.redis_cpu_per_op?)
+    };
+    (bus > 0.0).then(|| base / bus)
+}
+
+/// `host:port` of a `redis://` URL without credentials, TLS or a path beyond a db number.
+fn plain_redis_addr(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("redis://")?;
+    let hostport = rest.split('/').next()?;
+    if hostport.contains('@') || hostport.is_empty() {
+        return None;
+    }
+    Some(if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:6379")
+    })
+}
+
+/// Redis's own CPU seconds so far (`INFO cpu`: `used_cpu_user + used_cpu_sys`), on a
+/// connection of its own; `None` when it cannot be read.
+async fn redis_cpu(addr: Option<&str>) -> Option<f64> {
+    let addr = addr?;
+    let ask = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+        conn.write_all(b"*2\r\n$4\r\nINFO\r\n$3\r\ncpu\r\n")
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(body) = resp_bulk(&buf) {
+                return parse_info_cpu(&String::from_utf8_lossy(body));
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The body of a complete RESP bulk string (`$len\r\n...\r\n`), `None` until it is all there.
+fn resp_bulk(buf: &[u8]) -> Option<&[u8]> {
+    let header_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let len: usize = std::str::from_utf8(buf.get(1..header_end)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    if buf.first() != Some(&b'$') {
+        return None;
+    }
+    buf.get(header_end + 2..header_end + 2 + len)
+}
+
+/// `used_cpu_user + used_cpu_sys` of an `INFO cpu` reply (the server process, every thread).
+fn parse_info_cpu(info: &str) -> Option<f64> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(field("used_cpu_user")? + field("used_cpu_sys")?)
 }
 
 /// The `rps` column of the first result row of `redis-benchmark --csv`.
@@ -936,5 +1125,82 @@ mod tests {
                    \"XADD s MAXLEN ~ 10000 * f,v\",\"294985.25\",\"2.485\",\"0.376\"\n";
         assert_eq!(parse_benchmark_csv(csv), Some(294_985.25));
         assert_eq!(parse_benchmark_csv("garbage"), None);
+    }
+
+    #[test]
+    fn info_cpu_is_read() {
+        let info = "# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\nused_cpu_sys_children:9.0\r\nused_cpu_user_children:9.0\r\nused_cpu_sys_main_thread:1.0\r\n";
+        assert_eq!(parse_info_cpu(info), Some(3.75));
+        assert_eq!(parse_info_cpu("# CPU\r\n"), None);
+        let reply = format!("${}\r\n{info}\r\n", info.len());
+        assert_eq!(resp_bulk(reply.as_bytes()), Some(info.as_bytes()));
+        assert_eq!(resp_bulk(&reply.as_bytes()[..10]), None);
+        assert_eq!(
+            plain_redis_addr("redis://10.0.0.1:7000/0").as_deref(),
+            Some("10.0.0.1:7000")
+        );
+        assert_eq!(
+            plain_redis_addr("redis://cache").as_deref(),
+            Some("cache:6379")
+        );
+        assert_eq!(plain_redis_addr("redis://u:p@cache:6379"), None);
+        assert_eq!(plain_redis_addr("rediss://cache:6379"), None);
+    }
+
+    fn throughput_with(acked: u64, redis: f64, client: f64) -> ThroughputResult {
+        ThroughputResult {
+            producers: 1,
+            publish_batch: 1,
+            consumers: 1,
+            read_count: 1,
+            published: acked,
+            consumed: acked,
+            acked,
+            pending_after: 0,
+            lag_after: 0,
+            exactly_once: true,
+            seconds: 1.0,
+            jobs_per_sec: acked as f64,
+            redis_cpu_s: Some(redis),
+            client_cpu_s: client,
+        }
+    }
+
+    fn raw_with(redis: f64, client: f64, per_sec: f64) -> RawXadd {
+        RawXadd {
+            clients: 1,
+            pipeline: 1,
+            requests: 1,
+            per_sec,
+            samples: vec![per_sec],
+            redis_cpu_per_op: Some(redis),
+            client_cpu_per_op: client,
+            runs: 1,
+        }
+    }
+
+    #[test]
+    fn cpu_ratios_divide_cost_per_raw_xadd_by_cost_per_job() {
+        // 1000 jobs for 0.004 s of Redis and 0.004 s of client: 8 µs a job; raw XADD costs
+        // 2 µs of Redis and 1 µs of redis-benchmark.
+        let t = throughput_with(1000, 0.004, 0.004);
+        let raw = raw_with(2e-6, 1e-6, 100_000.0);
+        assert!((cpu_ratio(&t, &raw, true).expect("ratio") - 3.0 / 8.0).abs() < 1e-9);
+        assert!((cpu_ratio(&t, &raw, false).expect("ratio") - 0.5).abs() < 1e-9);
+        let unread = ThroughputResult {
+            redis_cpu_s: None,
+            ..t.clone()
+        };
+        assert_eq!(cpu_ratio(&unread, &raw, true), None);
+        assert_eq!(cpu_ratio(&throughput_with(0, 0.0, 0.0), &raw, true), None);
+        // Before and after runs average per run.
+        let mean = RawXadd::mean(
+            Some(raw_with(2e-6, 1e-6, 1.0)),
+            Some(raw_with(4e-6, 3e-6, 3.0)),
+        )
+        .expect("mean");
+        assert_eq!(mean.per_sec, 2.0);
+        assert!((mean.redis_cpu_per_op.expect("redis") - 3e-6).abs() < 1e-15);
+        assert!((mean.client_cpu_per_op - 2e-6).abs() < 1e-15);
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 pub mod api_key;
+pub mod bench_measure;
 pub mod bus_bench;
 
 /// A mistake in what the user asked for (exit code 64).

@@ -2,6 +2,15 @@
 //! streams, each transcoding the same source's segments in order as fast as it can; the real-time
 //! duration ratio is wall time / content duration, and capacity is the largest N (with every
 //! smaller N passing) whose ratio stays at or below the threshold.
+//!
+//! That count moves with every neighbour on a shared machine (a core taken away halves it), so
+//! the headline is `ratio_cpu_capacity_vs_ffmpeg`: after the search, `--rounds` alternating
+//! single-stream runs of each side measure the CPU one stream costs (Livefarm: this process,
+//! `getrusage`; ffmpeg: the waited-for child, `RUSAGE_CHILDREN`), and the ratio is ffmpeg's CPU
+//! per stream / Livefarm's (above 1: Livefarm fits more streams in the same cores), median of
+//! the rounds. `ratio_capacity_vs_ffmpeg` (the counts' ratio) stays beside it, and
+//! `cpu_capacity_*` turns CPU per stream into the streams the machine's cores would carry at
+//! the threshold if nothing else ran.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,7 +23,7 @@ use serde::Serialize;
 use super::engine::transcode_stream;
 use super::ffmpeg::{self, Rendition, Source, X264Report};
 use super::ladder::check_outputs;
-use super::measure::{ratio, Machine};
+use super::measure::{cpu_seconds, median, ratio, Figures, LoadAverage, Machine, Who};
 use super::report::{fmt_opt, print_json, Table};
 use super::{usage, validate_preset, WorkDir};
 
@@ -41,6 +50,18 @@ pub struct CapacityArgs {
     /// Keep the source and every output in this directory.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// Alternating single-stream CPU rounds per side after the search.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+}
+
+/// One single-stream CPU round.
+#[derive(Debug, Clone, Serialize)]
+struct CpuRound {
+    livefarm_cpu_s: f64,
+    ffmpeg_cpu_s: f64,
+    livefarm_wall_s: f64,
+    ffmpeg_wall_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +97,16 @@ struct CapacityReport {
     livefarm: SideCapacity,
     ffmpeg: SideCapacity,
     ratio_capacity_vs_ffmpeg: Option<f64>,
+    /// `ratio_cpu_capacity_vs_ffmpeg` (headline): ffmpeg CPU per stream / Livefarm CPU per
+    /// stream, median of the rounds.
+    #[serde(flatten)]
+    figures: Figures,
+    cpu_rounds: Vec<CpuRound>,
+    /// cores x threshold x content seconds / CPU seconds per stream (median round).
+    cpu_capacity_livefarm: Option<f64>,
+    cpu_capacity_ffmpeg: Option<f64>,
+    load_average_before: Option<LoadAverage>,
+    load_average_after: Option<LoadAverage>,
     sanity_ok: bool,
     sanity_failures: Vec<String>,
     baseline_commands: Vec<String>,
@@ -94,7 +125,11 @@ fn capacity_of(steps: &[Step]) -> usize {
 pub fn run(args: CapacityArgs) -> Result<()> {
     let started = Instant::now();
     let machine = Machine::detect();
+    let load_average_before = LoadAverage::now();
     validate_preset(&args.preset)?;
+    if !(1..=50).contains(&args.rounds) {
+        return Err(usage("--rounds must be between 1 and 50"));
+    }
     if !(2.0..=120.0).contains(&args.duration) {
         return Err(usage("--duration must be between 2 and 120 seconds"));
     }
@@ -182,6 +217,51 @@ pub fn run(args: CapacityArgs) -> Result<()> {
             cleanup(&args, &dir);
         }
     }
+    // CPU per stream, one stream at a time, sides alternating.
+    let mut cpu_rounds = Vec::with_capacity(args.rounds);
+    for round in 0..args.rounds {
+        let dir = work.path().join(format!("cpu-livefarm-{round}"));
+        let cpu0 = cpu_seconds(Who::SelfProcess)?;
+        let livefarm_wall_s = run_livefarm(1, &source, &profiles, &args.preset, &dir)?;
+        let livefarm_cpu_s = cpu_seconds(Who::SelfProcess)? - cpu0;
+        cleanup(&args, &dir);
+        let dir = work.path().join(format!("cpu-ffmpeg-{round}"));
+        let cpu0 = cpu_seconds(Who::Children)?;
+        let ffmpeg_wall_s = run_ffmpeg(
+            1,
+            &source,
+            &renditions,
+            &args.preset,
+            &dir,
+            &continuous_outputs,
+        )?;
+        let ffmpeg_cpu_s = cpu_seconds(Who::Children)? - cpu0;
+        cleanup(&args, &dir);
+        tracing::info!(round, livefarm_cpu_s, ffmpeg_cpu_s, "cpu round");
+        cpu_rounds.push(CpuRound {
+            livefarm_cpu_s,
+            ffmpeg_cpu_s,
+            livefarm_wall_s,
+            ffmpeg_wall_s,
+        });
+    }
+    let mut figures = Figures::default();
+    figures.set_headline("ratio_cpu_capacity_vs_ffmpeg");
+    let per_round: Vec<f64> = cpu_rounds
+        .iter()
+        .filter_map(|r| ratio(r.ffmpeg_cpu_s, r.livefarm_cpu_s))
+        .collect();
+    figures.add("ratio_cpu_capacity_vs_ffmpeg", &per_round, false);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_capacity = |cpu: Vec<f64>| {
+        ratio(
+            cores as f64 * args.threshold * source.duration,
+            median(&cpu),
+        )
+    };
+    let cpu_capacity_livefarm = cpu_capacity(cpu_rounds.iter().map(|r| r.livefarm_cpu_s).collect());
+    let cpu_capacity_ffmpeg = cpu_capacity(cpu_rounds.iter().map(|r| r.ffmpeg_cpu_s).collect());
+
     let side = |steps: Vec<Step>| {
         let capacity = capacity_of(&steps);
         SideCapacity {
@@ -205,6 +285,12 @@ pub fn run(args: CapacityArgs) -> Result<()> {
                  livefarm: N TranscodeSessions on N threads in one process; ffmpeg: N concurrent CLI processes, \
                  each the whole source in one process with an IDR forced every 2 s; ratio = wall / content seconds",
         ratio_capacity_vs_ffmpeg: ratio(livefarm.capacity as f64, ffmpeg_side.capacity as f64),
+        figures,
+        cpu_rounds,
+        cpu_capacity_livefarm,
+        cpu_capacity_ffmpeg,
+        load_average_before,
+        load_average_after: LoadAverage::now(),
         livefarm,
         ffmpeg: ffmpeg_side,
         sanity_ok: failures.is_empty(),
@@ -420,6 +506,21 @@ fn print_table(report: &CapacityReport) {
     println!(
         "ratio_capacity_vs_ffmpeg:  {}",
         fmt_opt(report.ratio_capacity_vs_ffmpeg)
+    );
+    let cpu = report.figures.get("ratio_cpu_capacity_vs_ffmpeg");
+    println!(
+        "ratio_cpu_capacity_vs_ffmpeg (headline): {}{}",
+        fmt_opt(cpu.and_then(|f| f.value)),
+        cpu.and_then(|f| f.stats.as_ref())
+            .map_or_else(String::new, |s| format!(
+                " (rounds {:.3}..{:.3}, stable {})",
+                s.spread.min, s.spread.max, s.spread.stable
+            ))
+    );
+    println!(
+        "cpu capacity at the threshold: livefarm {}, ffmpeg {} streams",
+        fmt_opt(report.cpu_capacity_livefarm),
+        fmt_opt(report.cpu_capacity_ffmpeg)
     );
     println!(
         "sanity:                    {}",

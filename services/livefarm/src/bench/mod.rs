@@ -1,6 +1,7 @@
 //! `livefarm bench ...`: each benchmark measures Livefarm against a baseline in the same run and
 //! prints ratios (`--json` prints one JSON object on stdout; progress goes to stderr).
 
+mod all;
 mod api;
 mod capacity;
 mod engine;
@@ -9,6 +10,7 @@ mod ladder;
 mod latency;
 mod measure;
 mod report;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use livefarm::UsageError;
 
-use self::measure::Machine;
+use self::measure::{Figures, LoadAverage, Machine};
 use self::report::{fmt_opt, print_json, Table};
 
 #[derive(Debug, Subcommand)]
@@ -28,8 +30,9 @@ pub enum BenchCommand {
     /// Concurrent streams a machine keeps up with (livepeer_bench's method), Livefarm against
     /// concurrent ffmpeg CLI processes.
     Capacity(capacity::CapacityArgs),
-    /// Payment ticket validation throughput against raw signature recovery.
-    Tickets(TicketsArgs),
+    /// Payment ticket validation against raw signature recovery: CPU time per operation over
+    /// alternating rounds, and with --instructions callgrind's instruction counts.
+    Tickets(tickets::TicketsArgs),
     /// Job bus round trips against redis-benchmark's raw XADD rate.
     Bus(BusArgs),
     /// Live latency over RTMP: last frame in to every rendition listed, against the
@@ -42,6 +45,9 @@ pub enum BenchCommand {
     /// Chain indexer backfill of a generated dev chain (anvil) against a plain eth_getLogs
     /// loop over the same node.
     Indexer(IndexerArgs),
+    /// Every bench above, each in its own process; with --json one object holding each
+    /// bench's figures under its name.
+    All(all::AllArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,13 +61,9 @@ pub struct IndexerArgs {
     /// Events to generate, spread over the blocks.
     #[arg(long, default_value_t = 50_000)]
     pub events: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct TicketsArgs {
-    /// Print one JSON object on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// Rounds, each the plain eth_getLogs loop then the indexer's backfill.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +85,7 @@ pub struct BusArgs {
     #[arg(long)]
     pub consumers: Option<usize>,
     /// Throughput rounds (each between two raw XADD runs); the median round is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
 }
 
@@ -91,11 +93,12 @@ pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Ladder(args) => ladder::run(args),
         BenchCommand::Capacity(args) => capacity::run(args),
-        BenchCommand::Tickets(args) => tickets(args),
+        BenchCommand::Tickets(args) => tickets::run(args),
         BenchCommand::Bus(args) => bus(args),
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::Indexer(args) => indexer(args),
         BenchCommand::Api(args) => api::run(args),
+        BenchCommand::All(args) => all::run(args),
     }
 }
 
@@ -147,73 +150,6 @@ impl WorkDir {
     fn path(&self) -> &Path {
         &self.path
     }
-}
-
-fn tickets(args: TicketsArgs) -> Result<()> {
-    let machine = Machine::detect();
-    let options = livefarm_pm::bench::BenchOptions::default();
-    tracing::info!(
-        measure_s = options.measure_for.as_secs_f64(),
-        pool = options.pool_size,
-        "measuring ticket validation"
-    );
-    let report = livefarm_pm::bench::run(options).context("ticket benchmark")?;
-    if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("bench".to_string(), "tickets".into());
-            object.insert("machine".to_string(), serde_json::to_value(&machine)?);
-        }
-        return print_json(&value);
-    }
-    println!(
-        "tickets bench: {} signed tickets, {:.1} s per measurement, {} cpus",
-        report.tickets_in_pool, report.measure_secs, report.available_parallelism
-    );
-    let mut table = Table::new(&["figure", "value"]);
-    let rate = |v: f64| format!("{v:.0} /s");
-    table.row(vec![
-        "raw libsecp256k1 recover".into(),
-        rate(report.raw_secp256k1_recover_per_sec),
-    ]);
-    table.row(vec![
-        "k256 recover".into(),
-        report
-            .k256_recover_per_sec
-            .map_or_else(|| "n/a".to_string(), rate),
-    ]);
-    table.row(vec![
-        "full validation, 1 thread".into(),
-        rate(report.full_validation_per_sec_1_thread),
-    ]);
-    table.row(vec![
-        "full validation, 2 threads".into(),
-        rate(report.full_validation_per_sec_2_threads),
-    ]);
-    table.row(vec![
-        "ratio_vs_raw_recover".into(),
-        format!("{:.3}", report.ratio_vs_raw_recover),
-    ]);
-    table.row(vec![
-        "k256_ratio_vs_raw_recover".into(),
-        fmt_opt(report.k256_ratio_vs_raw_recover),
-    ]);
-    table.row(vec![
-        "two_thread_speedup".into(),
-        format!("{:.3}", report.two_thread_speedup),
-    ]);
-    table.row(vec![
-        "validation_errors".into(),
-        report.validation_errors.to_string(),
-    ]);
-    table.print();
-    if report.validation_errors > 0 {
-        anyhow::bail!(
-            "{} tickets failed validation during the run",
-            report.validation_errors
-        );
-    }
-    Ok(())
 }
 
 fn bus(args: BusArgs) -> Result<()> {
@@ -303,7 +239,30 @@ fn bus(args: BusArgs) -> Result<()> {
         },
     );
     println!("raw_xadd_per_sec:   {raw}");
-    println!("ratio_vs_raw_xadd:  {}", fmt_opt(report.ratio_vs_raw_xadd));
+    for name in [
+        "ratio_cpu_vs_raw_xadd",
+        "ratio_redis_cpu_vs_raw_xadd",
+        "ratio_vs_raw_xadd",
+    ] {
+        let figure = report.figures.get(name);
+        let spread = figure
+            .and_then(|f| f.stats.as_ref())
+            .map_or_else(String::new, |s| {
+                format!(
+                    " (rounds {:.3}..{:.3}, stable {})",
+                    s.spread.min, s.spread.max, s.spread.stable
+                )
+            });
+        println!(
+            "{name}:{:>w$}{}{spread}",
+            "",
+            fmt_opt(figure.and_then(|f| f.value)),
+            w = 28 - name.len()
+        );
+    }
+    for error in report.figures.errors() {
+        println!("measurement error: {error}");
+    }
     println!(
         "exactly once:       {} (published {}, acked {}, pending {})",
         throughput.exactly_once, throughput.published, throughput.acked, throughput.pending_after
@@ -326,9 +285,11 @@ fn bus(args: BusArgs) -> Result<()> {
 
 fn indexer(args: IndexerArgs) -> Result<()> {
     let machine = Machine::detect();
+    let load_before = LoadAverage::now();
     let options = livefarm_indexer::bench::BenchOptions {
         blocks: args.blocks.max(1),
         events: args.events,
+        runs: args.rounds.max(1),
         ..Default::default()
     };
     eprintln!(
@@ -351,7 +312,25 @@ fn indexer(args: IndexerArgs) -> Result<()> {
         ))
         .context("redemption benchmark")?;
     let mut value = serde_json::to_value(&report)?;
+    // Both readers wait on the same anvil: the work is anvil's and the loop's I/O, so the
+    // interleaved wall-clock rounds are the figure (no CPU-time ratio for this bench).
+    let mut figures = Figures::default();
+    figures.set_headline("ratio_vs_getlogs");
+    figures.add("ratio_vs_getlogs", &report.ratio_vs_getlogs_rounds, false);
     if let Some(object) = value.as_object_mut() {
+        object.remove("ratio_vs_getlogs");
+        object.remove("ratio_vs_getlogs_rounds");
+        if let serde_json::Value::Object(figures) = serde_json::to_value(&figures)? {
+            object.extend(figures);
+        }
+        object.insert(
+            "load_average_before".into(),
+            serde_json::to_value(load_before)?,
+        );
+        object.insert(
+            "load_average_after".into(),
+            serde_json::to_value(LoadAverage::now())?,
+        );
         object.insert("bench".to_string(), "indexer".into());
         object.insert(
             "redeem_expiry_to_confirmed_median_ms".to_string(),
