@@ -31,11 +31,14 @@ for name in kube-apiserver kube-controller-manager kube-scheduler; do
   mv "$KUBE_TOOLS/bin/$name.part" "$KUBE_TOOLS/bin/$name"
   echo "$want" > "$stamp"
 done
-"$KUBE_TOOLS/bin/kube-apiserver" --version | grep -q "$KUBE_VERSION" \
+# Versions are read whole before matching: `cmd | grep -q` under pipefail fails when grep exits
+# at the first match and cmd dies of SIGPIPE writing its next line (etcd prints four).
+version_of() { "$@" --version 2>/dev/null || true; }
+grep -q "$KUBE_VERSION" <<<"$(version_of "$KUBE_TOOLS/bin/kube-apiserver")" \
   || die "kube-apiserver does not run or is not $KUBE_VERSION"
 
 # etcd 3.4/3.5: the API server supports both.
-if ! "$KUBE_TOOLS/bin/etcd" --version 2>/dev/null | grep -q '^etcd Version: 3\.[45]\.'; then
+if ! grep -q '^etcd Version: 3\.[45]\.' <<<"$(version_of "$KUBE_TOOLS/bin/etcd")"; then
   command -v apt-get >/dev/null 2>&1 || die "apt-get is missing: put an etcd 3.4/3.5 binary at $KUBE_TOOLS/bin/etcd"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
@@ -48,5 +51,6 @@ if ! "$KUBE_TOOLS/bin/etcd" --version 2>/dev/null | grep -q '^etcd Version: 3\.[
   dpkg -x "$work"/etcd-server_*.deb "$work/root"
   cp "$work/root/usr/bin/etcd" "$KUBE_TOOLS/bin/etcd.part"
   mv "$KUBE_TOOLS/bin/etcd.part" "$KUBE_TOOLS/bin/etcd"
-  "$KUBE_TOOLS/bin/etcd" --version | grep -q '^etcd Version: 3\.[45]\.' || die "the unpacked etcd does not run"
+  grep -q '^etcd Version: 3\.[45]\.' <<<"$(version_of "$KUBE_TOOLS/bin/etcd")" \
+    || die "the unpacked etcd does not run"
 fi
