@@ -151,29 +151,7 @@ pub struct ThreadsCpu {
 /// `/proc/self/task/<tid>/comm`). Threads that exited are gone from the sum, so measure over
 /// threads that live through the window (a runtime's workers, a connection's worker).
 pub fn threads_cpu_seconds(prefix: &str) -> io::Result<ThreadsCpu> {
-    let mut total = ThreadsCpu::default();
-    for entry in std::fs::read_dir("/proc/self/task")? {
-        let entry = entry?;
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // A thread may exit between listing and reading: skip it.
-        let Ok(name) = std::fs::read_to_string(entry.path().join("comm")) else {
-            continue;
-        };
-        if !name.trim_end_matches('\n').starts_with(prefix) {
-            continue;
-        }
-        if let Ok(seconds) = thread_cpu_seconds(tid) {
-            total.threads += 1;
-            total.seconds += seconds;
-        }
-    }
-    Ok(total)
+    Ok(ThreadSnapshot::take()?.named(prefix))
 }
 
 /// Every live thread of this process at one moment: tid -> (name, CPU seconds).
@@ -202,6 +180,17 @@ impl ThreadSnapshot {
             }
         }
         Ok(ThreadSnapshot { threads })
+    }
+
+    /// How many threads are named `prefix...` and the CPU seconds they used so far.
+    pub fn named(&self, prefix: &str) -> ThreadsCpu {
+        self.threads
+            .values()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .fold(ThreadsCpu::default(), |total, (_, seconds)| ThreadsCpu {
+                threads: total.threads + 1,
+                seconds: total.seconds + seconds,
+            })
     }
 
     /// CPU seconds that threads named `prefix...` used between `before` and `self`; a thread
